@@ -1,0 +1,181 @@
+//! `#[proxy]` traits of every interface (DESIGN §3), used by clients and by servers' tests.
+//!
+//! Each proxy defaults to the daemon's well-known name and path; signal streams created from
+//! them follow the current owner of that name, so a signal from anyone else is never seen.
+
+use crate::types::{AlarmDevice, HistoryEntry, PresenceDevice, ProbeAnswer};
+use zbus::{OwnedFd, proxy};
+
+/// `org.securapicam.Alarm1`, served by alarmd.
+#[proxy(
+    interface = "org.securapicam.Alarm1",
+    default_service = "org.securapicam.Alarm",
+    default_path = "/org/securapicam/Alarm"
+)]
+pub trait Alarm1 {
+    /// Arm by hand: `arming` for `exit_delay`, then `armed` until `Disarm()`.
+    fn arm(&self) -> zbus::Result<()>;
+    /// Disarm; automatic arming resumes once everyone is away again.
+    fn disarm(&self) -> zbus::Result<()>;
+    /// Leave `disabled`.
+    fn enable(&self) -> zbus::Result<()>;
+    /// Switch the system off until `Enable()`; survives restarts.
+    fn disable(&self) -> zbus::Result<()>;
+    /// One of `arm|disarm|enable|disable` on behalf of `actor` (e.g. `telegram:12345`); for
+    /// botd, which relays its users' commands and must have them recorded as theirs.
+    fn command_as(&self, command: &str, actor: &str) -> zbus::Result<()>;
+    /// A JPEG taken now, as a sealed memfd.
+    fn snapshot(&self) -> zbus::Result<OwnedFd>;
+    /// The newest `limit` history entries, newest first.
+    fn history(&self, limit: u32) -> zbus::Result<Vec<HistoryEntry>>;
+
+    /// `disabled|disarmed|arming|armed|verifying`
+    #[zbus(property)]
+    fn state(&self) -> zbus::Result<String>;
+    /// Whether any owner's device is taken to be at home.
+    #[zbus(property)]
+    fn home(&self) -> zbus::Result<bool>;
+    /// Owners' devices: (name, mac, present, last_seen).
+    #[zbus(property)]
+    fn devices(&self) -> zbus::Result<Vec<AlarmDevice>>;
+    /// When `State` last changed.
+    #[zbus(property)]
+    fn last_change(&self) -> zbus::Result<u64>;
+    /// Why `State` last changed.
+    #[zbus(property)]
+    fn last_reason(&self) -> zbus::Result<String>;
+    /// What is wrong right now, for a person.
+    #[zbus(property)]
+    fn troubles(&self) -> zbus::Result<Vec<String>>;
+
+    /// Every transition of `State` (`StateChanged`; named apart in Rust from the `State`
+    /// property's change stream).
+    #[zbus(signal, name = "StateChanged")]
+    fn state_transition(&self, old: &str, new: &str, reason: &str) -> zbus::Result<()>;
+}
+
+/// `org.securapicam.Presence1`, served by the sniffer.
+#[proxy(
+    interface = "org.securapicam.Presence1",
+    default_service = "org.securapicam.Presence",
+    default_path = "/org/securapicam/Presence"
+)]
+pub trait Presence1 {
+    /// Active ARP probe of each MAC; waits at most `timeout_ms`.
+    fn probe(&self, macs: &[&str], timeout_ms: u32) -> zbus::Result<Vec<ProbeAnswer>>;
+
+    /// Configured devices with their last sighting.
+    #[zbus(property)]
+    fn devices(&self) -> zbus::Result<Vec<PresenceDevice>>;
+    /// Capture sources in use, e.g. `monitor:mon0`, `lan:wlan0`.
+    #[zbus(property)]
+    fn sources(&self) -> zbus::Result<Vec<String>>;
+
+    /// A configured device was heard, at most once per `sighting_interval` per (mac, source).
+    #[zbus(signal)]
+    fn sighting(&self, mac: &str, source: &str, at: u64) -> zbus::Result<()>;
+}
+
+/// `org.securapicam.Sensor1`, served by sensord.
+#[proxy(
+    interface = "org.securapicam.Sensor1",
+    default_service = "org.securapicam.Sensor",
+    default_path = "/org/securapicam/Sensor"
+)]
+pub trait Sensor1 {
+    /// Whether the PIR output is high now.
+    #[zbus(property)]
+    fn active(&self) -> zbus::Result<bool>;
+    /// The last debounced rising edge, 0 if none.
+    #[zbus(property)]
+    fn last_motion(&self) -> zbus::Result<u64>;
+    /// `gpio` or `sim`.
+    #[zbus(property)]
+    fn backend(&self) -> zbus::Result<String>;
+    /// False while the input cannot be read.
+    #[zbus(property)]
+    fn healthy(&self) -> zbus::Result<bool>;
+    /// What is wrong, empty when healthy.
+    #[zbus(property)]
+    fn fault(&self) -> zbus::Result<String>;
+
+    /// Debounced rising edge.
+    #[zbus(signal)]
+    fn motion(&self, at: u64) -> zbus::Result<()>;
+    /// Debounced falling edge.
+    #[zbus(signal)]
+    fn motion_ended(&self, at: u64) -> zbus::Result<()>;
+}
+
+/// `org.securapicam.Camera1`, served by camd.
+#[proxy(
+    interface = "org.securapicam.Camera1",
+    default_service = "org.securapicam.Camera",
+    default_path = "/org/securapicam/Camera"
+)]
+pub trait Camera1 {
+    /// Pre-trigger frames plus a burst, each a sealed memfd with its capture time; the frames
+    /// are also stored under `event_id`.
+    fn capture_event(&self, event_id: u64) -> zbus::Result<Vec<(OwnedFd, u64)>>;
+    /// One JPEG now, with its capture time.
+    fn snapshot(&self) -> zbus::Result<(OwnedFd, u64)>;
+
+    /// `v4l2`, `rpicam` or `sim`.
+    #[zbus(property)]
+    fn backend(&self) -> zbus::Result<String>;
+    /// False while no frames arrive.
+    #[zbus(property)]
+    fn healthy(&self) -> zbus::Result<bool>;
+    /// What is wrong, empty when healthy.
+    #[zbus(property)]
+    fn fault(&self) -> zbus::Result<String>;
+    /// Width and height of the frames.
+    #[zbus(property)]
+    fn resolution(&self) -> zbus::Result<(u32, u32)>;
+}
+
+/// `org.securapicam.Bot1`, served by botd.
+#[proxy(
+    interface = "org.securapicam.Bot1",
+    default_service = "org.securapicam.Bot",
+    default_path = "/org/securapicam/Bot"
+)]
+pub trait Bot1 {
+    /// Queue a text message to every authorized user; returns its outbox id once it is on disk.
+    fn notify(&self, text: &str) -> zbus::Result<u64>;
+    /// Queue one album with `caption` to every authorized user; returns its outbox id once on
+    /// disk.
+    fn alert(&self, caption: &str, photos: Vec<OwnedFd>) -> zbus::Result<u64>;
+    /// A one-time pairing code for `/start CODE` and when it expires.
+    fn create_pairing_code(&self) -> zbus::Result<(String, u64)>;
+
+    /// Whether the Bot API answered the last request.
+    #[zbus(property)]
+    fn connected(&self) -> zbus::Result<bool>;
+    /// Messages waiting in the outbox.
+    #[zbus(property)]
+    fn outbox(&self) -> zbus::Result<u32>;
+    /// Authorized users.
+    #[zbus(property)]
+    fn users(&self) -> zbus::Result<u32>;
+    /// Time of the last confirmed delivery, 0 if none.
+    #[zbus(property)]
+    fn last_delivery(&self) -> zbus::Result<u64>;
+}
+
+/// `org.securapicam.Simulator1`: served in `--sim` mode only, beside the daemon's interface.
+/// A daemon implements the members that make sense for it; the others answer `UnknownMethod`.
+#[proxy(interface = "org.securapicam.Simulator1")]
+pub trait Simulator1 {
+    /// sensord: a rising edge on the simulated PIR.
+    fn motion(&self) -> zbus::Result<()>;
+    /// sensord: the simulated PIR output falls.
+    fn motion_ended(&self) -> zbus::Result<()>;
+    /// sniffer: the phone with `mac` is at home (sends frames, answers ARP).
+    fn phone_arrives(&self, mac: &str) -> zbus::Result<()>;
+    /// sniffer: the phone with `mac` has gone (silent, no ARP answers).
+    fn phone_leaves(&self, mac: &str) -> zbus::Result<()>;
+    /// Hardware fault injection: a non-empty text breaks the device with that fault, empty
+    /// repairs it.
+    fn set_fault(&self, fault: &str) -> zbus::Result<()>;
+}
