@@ -1,0 +1,1 @@
+//! Fake services (written next).
