@@ -1,1 +1,4 @@
-//! placeholder
+//! secura-alarmd: owns the alarm state machine, persists it, keeps the event history, serves
+//! `org.securapicam.Alarm1`, and drives the camera, the prober and the bot.
+
+pub mod machine;

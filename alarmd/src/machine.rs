@@ -1,0 +1,352 @@
+//! The alarm state machine (DESIGN §5): pure, with time passed in.
+//!
+//! [`Machine::step`] applies one [`Event`] at time `now` and returns the [`Action`]s the
+//! runtime must carry out (notices, probes, captures, alerts, history records). It reads no
+//! clock and does no I/O, so every row of the transition table is a unit test. Everything in
+//! [`Machine`] except the in-flight probe is persisted after each step, so a restart resumes
+//! exactly where it stopped.
+
+use secura_bus::types::{Command, Micros, ProbeAnswer};
+use secura_bus::{State, config::AlarmConfig, config::DisarmRequires};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+mod step;
+pub use step::Outcome;
+mod text;
+#[cfg(test)]
+mod tests;
+
+/// After a failed probe (sniffer missing or broken), wait this long before the next one.
+pub const PROBE_RETRY: Micros = 30_000_000;
+
+/// The timings and rules of [`AlarmConfig`], in microseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settings {
+    /// Nobody sighted this long → probe, then arm.
+    pub away_after: Micros,
+    /// Probe rounds before arming.
+    pub probe_attempts: u32,
+    /// After a manual arm.
+    pub exit_delay: Micros,
+    /// Motion while armed automatically: time for a phone to answer.
+    pub verify: Micros,
+    /// Motion this soon after an alert joins it.
+    pub alert_cooldown: Micros,
+    /// Whether an arrival needs an ARP answer.
+    pub disarm_requires: DisarmRequires,
+}
+
+impl From<&AlarmConfig> for Settings {
+    fn from(c: &AlarmConfig) -> Self {
+        Settings {
+            away_after: c.away_after.micros(),
+            probe_attempts: c.probe_attempts.get(),
+            exit_delay: c.exit_delay.micros(),
+            verify: c.verify.micros(),
+            alert_cooldown: c.alert_cooldown.micros(),
+            disarm_requires: c.disarm_requires,
+        }
+    }
+}
+
+/// Where the machine is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum Mode {
+    /// Off until `Enable()`.
+    Disabled,
+    /// Watching presence; arms itself when everyone is away.
+    Disarmed,
+    /// Exit delay after a manual arm.
+    Arming {
+        /// When the system becomes armed.
+        until: Micros,
+    },
+    /// Armed; `manual` arms are left only by `Disarm()`.
+    Armed {
+        /// Armed by hand (no presence disarm, no verify window).
+        manual: bool,
+    },
+    /// Motion while armed automatically: waiting for a phone to answer.
+    Verifying {
+        /// When the alert goes out.
+        until: Micros,
+        /// The event the photos belong to.
+        event: u64,
+    },
+}
+
+impl Mode {
+    /// The bus spelling of this mode.
+    pub fn state(self) -> State {
+        match self {
+            Mode::Disabled => State::Disabled,
+            Mode::Disarmed => State::Disarmed,
+            Mode::Arming { .. } => State::Arming,
+            Mode::Armed { .. } => State::Armed,
+            Mode::Verifying { .. } => State::Verifying,
+        }
+    }
+}
+
+/// An owner's phone as the machine knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Owner-given name.
+    pub name: String,
+    /// Lower-case colon form.
+    pub mac: String,
+    /// Taken to be at home.
+    pub present: bool,
+    /// Last sighting or ARP answer, 0 if never.
+    pub last_seen: Micros,
+    /// Last IPv4 address it answered from.
+    pub ip: String,
+}
+
+/// Why a probe was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// Everyone looks away: confirm before arming (attempt n of `probe_attempts`).
+    Away {
+        /// 1-based attempt.
+        attempt: u32,
+    },
+    /// A device was sighted while armed automatically: confirm its arrival.
+    Arrival {
+        /// Where it was sighted, for the history.
+        source: String,
+    },
+    /// Motion while armed automatically: is a returning owner the cause?
+    Verify {
+        /// 1-based attempt.
+        attempt: u32,
+    },
+}
+
+/// A probe whose answer is awaited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Matches [`Event::ProbeDone`].
+    pub id: u64,
+    /// Why.
+    pub purpose: Purpose,
+    /// Whom.
+    pub macs: Vec<String>,
+}
+
+/// Everything that happens to the machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// An owner's command, with who gave it.
+    Command {
+        /// What.
+        cmd: Command,
+        /// Who: `uid:1000`, `telegram:42`.
+        actor: String,
+    },
+    /// Time passed (a deadline from [`Machine::next_deadline`] or any wake-up).
+    Tick,
+    /// `Presence1.Sighting`.
+    Sighting {
+        /// The device.
+        mac: String,
+        /// `lan:wlan0`, `monitor:mon0`, `sim`.
+        source: String,
+    },
+    /// The answer to [`Action::Probe`]; `Err` when the sniffer could not be asked.
+    ProbeDone {
+        /// The probe's id.
+        id: u64,
+        /// Per-MAC answers, or why there are none.
+        outcome: Result<Vec<ProbeAnswer>, String>,
+    },
+    /// `Sensor1.Motion`.
+    Motion,
+    /// A trouble under `key` was raised (`Some(text)`) or cleared (`None`).
+    Trouble {
+        /// One per source: `camd`, `sniffer`, `camera`…
+        key: String,
+        /// What is wrong, or `None` when it is over.
+        text: Option<String>,
+    },
+}
+
+/// What the runtime must do after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A notice to the owners (`Bot1.Notify`).
+    Notify(String),
+    /// `Presence1.Probe(macs)`; the answer comes back as [`Event::ProbeDone`] with this id.
+    Probe {
+        /// Correlates the answer.
+        id: u64,
+        /// Whom to probe.
+        macs: Vec<String>,
+    },
+    /// `Camera1.CaptureEvent(event)`.
+    Capture {
+        /// The event the photos belong to.
+        event: u64,
+    },
+    /// `Bot1.Alert(caption, photos of event)` once that event's capture is done.
+    Alert {
+        /// The event.
+        event: u64,
+        /// Its caption.
+        caption: String,
+    },
+    /// An event-history row.
+    Record {
+        /// `command`, `presence`, `motion`, `alert`, `trouble`.
+        kind: &'static str,
+        /// What happened.
+        text: String,
+        /// Who.
+        actor: String,
+    },
+    /// `State` changed: emit `StateChanged`, record it.
+    StateChanged {
+        /// Before.
+        old: State,
+        /// After.
+        new: State,
+        /// Why.
+        reason: String,
+        /// Who caused it.
+        actor: String,
+    },
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+/// The machine's whole state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Where it is.
+    pub mode: Mode,
+    /// The owners' phones, in configuration order.
+    pub devices: Vec<Device>,
+    /// When `mode`'s state last changed.
+    pub last_change: Micros,
+    /// Why.
+    pub last_reason: String,
+    /// The away timer never starts before this (start-up, disarm).
+    pub presence_epoch: Micros,
+    /// Devices absent when the system armed: their answer during verify means "welcome home".
+    pub absent_at_arming: Vec<String>,
+    /// Time and event of the last alert (for `alert_cooldown`).
+    pub last_alert: Option<(Micros, u64)>,
+    /// The next event id.
+    pub next_event: u64,
+    /// What is wrong, by source.
+    pub troubles: BTreeMap<String, String>,
+    /// No away probe before this (after a failed probe).
+    pub probe_retry_at: Micros,
+    /// The probe in flight (not persisted: after a restart the rules ask again).
+    #[serde(skip)]
+    pub pending: Option<Pending>,
+    /// Devices sighted while a probe was in flight, with where.
+    #[serde(skip)]
+    pub queued_arrivals: BTreeMap<String, String>,
+    #[serde(skip)]
+    next_probe: u64,
+    /// From the configuration, not persisted.
+    #[serde(skip)]
+    pub settings: Settings,
+}
+
+impl Machine {
+    /// A fresh machine: disarmed, with `devices` (name, mac) never seen.
+    pub fn new(settings: Settings, devices: &[(String, String)], now: Micros) -> Machine {
+        Machine {
+            mode: Mode::Disarmed,
+            devices: devices
+                .iter()
+                .map(|(name, mac)| Device {
+                    name: name.clone(),
+                    mac: mac.to_ascii_lowercase(),
+                    present: false,
+                    last_seen: 0,
+                    ip: String::new(),
+                })
+                .collect(),
+            last_change: now,
+            last_reason: "first start".into(),
+            presence_epoch: now,
+            absent_at_arming: Vec::new(),
+            last_alert: None,
+            next_event: 1,
+            troubles: BTreeMap::new(),
+            probe_retry_at: 0,
+            pending: None,
+            queued_arrivals: BTreeMap::new(),
+            next_probe: 1,
+            settings,
+        }
+    }
+
+    /// A machine restored from disk, with the device list replaced by the configured one
+    /// (what is known of devices still configured is kept).
+    pub fn restored(
+        mut self,
+        settings: Settings,
+        devices: &[(String, String)],
+        now: Micros,
+    ) -> Machine {
+        let old = std::mem::take(&mut self.devices);
+        let fresh = Machine::new(settings.clone(), devices, now);
+        self.settings = settings;
+        self.devices = fresh
+            .devices
+            .into_iter()
+            .map(|d| match old.iter().find(|o| o.mac == d.mac) {
+                Some(o) => Device {
+                    name: d.name,
+                    ..o.clone()
+                },
+                None => d,
+            })
+            .collect();
+        self.absent_at_arming
+            .retain(|m| self.devices.iter().any(|d| &d.mac == m));
+        self.next_probe = 1;
+        self
+    }
+
+    /// The bus `State`.
+    pub fn state(&self) -> State {
+        self.mode.state()
+    }
+
+    /// Whether anyone is taken to be home.
+    pub fn home(&self) -> bool {
+        self.devices.iter().any(|d| d.present)
+    }
+
+    /// When the machine next needs a [`Event::Tick`], if ever.
+    pub fn next_deadline(&self) -> Option<Micros> {
+        match self.mode {
+            Mode::Arming { until } | Mode::Verifying { until, .. } => Some(until),
+            Mode::Disarmed if self.pending.is_none() && !self.devices.is_empty() => {
+                Some(self.away_at().max(self.probe_retry_at))
+            }
+            _ => None,
+        }
+    }
+
+    /// When everyone counts as away: `away_after` past the latest sighting (or the epoch).
+    fn away_ref(&self) -> Micros {
+        self.devices
+            .iter()
+            .map(|d| d.last_seen)
+            .fold(self.presence_epoch, Micros::max)
+    }
+
+    fn away_at(&self) -> Micros {
+        self.away_ref().saturating_add(self.settings.away_after)
+    }
+}

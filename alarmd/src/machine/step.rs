@@ -1,0 +1,448 @@
+//! [`Machine::step`]: one event in, new state and actions out.
+
+use super::text::{dur, names};
+use super::{Action, Event, Machine, Mode, Pending, Purpose, Refusal};
+use secura_bus::State;
+use secura_bus::config::DisarmRequires;
+use secura_bus::types::{Command, Micros, ProbeAnswer};
+
+const SYSTEM: &str = "system";
+
+/// What a step produced.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// To be carried out in order.
+    pub actions: Vec<Action>,
+    /// For commands: `Err` when refused (nothing changed).
+    pub reply: Result<(), Refusal>,
+}
+
+impl Machine {
+    /// Apply `event` at `now`.
+    pub fn step(&mut self, event: Event, now: Micros) -> Outcome {
+        let mut out = Outcome {
+            actions: Vec::new(),
+            reply: Ok(()),
+        };
+        match event {
+            Event::Command { cmd, actor } => out.reply = self.command(cmd, &actor, now, &mut out),
+            Event::Tick => {}
+            Event::Sighting { mac, source } => self.sighting(&mac, &source, now, &mut out),
+            Event::ProbeDone { id, outcome } => self.probe_done(id, outcome, now, &mut out),
+            Event::Motion => self.motion(now, &mut out),
+            Event::Trouble { key, text } => self.trouble(key, text, &mut out),
+        }
+        self.evaluate(now, &mut out);
+        out
+    }
+
+    fn transition(&mut self, to: Mode, reason: String, actor: &str, now: Micros, out: &mut Outcome) {
+        let old = self.mode.state();
+        self.mode = to;
+        let new = to.state();
+        if old != new {
+            self.last_change = now;
+            self.last_reason = reason.clone();
+            out.actions.push(Action::StateChanged {
+                old,
+                new,
+                reason,
+                actor: actor.to_string(),
+            });
+        }
+    }
+
+    fn notify(out: &mut Outcome, text: String) {
+        out.actions.push(Action::Notify(text));
+    }
+
+    fn command(
+        &mut self,
+        cmd: Command,
+        actor: &str,
+        now: Micros,
+        out: &mut Outcome,
+    ) -> Result<(), Refusal> {
+        let state = self.mode.state();
+        let refuse = |what: &str| {
+            Err(Refusal(format!(
+                "cannot {what}: the system is disabled; enable it first"
+            )))
+        };
+        match (cmd, self.mode) {
+            (Command::Arm | Command::Disarm, Mode::Disabled) => return refuse(cmd.as_str()),
+            (Command::Arm, Mode::Disarmed) => {
+                self.pending = None;
+                let until = now.saturating_add(self.settings.exit_delay);
+                let reason = format!(
+                    "armed by hand by {actor}; exit delay {}",
+                    dur(self.settings.exit_delay)
+                );
+                self.transition(Mode::Arming { until }, reason, actor, now, out);
+                Machine::notify(
+                    out,
+                    format!(
+                        "Arming (by {actor}): armed in {}; only Disarm ends it.",
+                        dur(self.settings.exit_delay)
+                    ),
+                );
+            }
+            (Command::Arm, Mode::Armed { manual: false }) => {
+                self.mode = Mode::Armed { manual: true };
+                Machine::notify(
+                    out,
+                    format!("Armed and now held by {actor}: presence will not disarm it."),
+                );
+            }
+            (Command::Disarm, Mode::Arming { .. } | Mode::Armed { .. } | Mode::Verifying { .. }) => {
+                self.presence_epoch = now;
+                self.pending = None;
+                self.transition(Mode::Disarmed, format!("disarmed by {actor}"), actor, now, out);
+                Machine::notify(out, format!("Disarmed by {actor}."));
+            }
+            (Command::Disable, m) if m != Mode::Disabled => {
+                self.pending = None;
+                self.transition(Mode::Disabled, format!("disabled by {actor}"), actor, now, out);
+                Machine::notify(
+                    out,
+                    format!("Disabled by {actor}: nothing will arm the system until /enable."),
+                );
+            }
+            (Command::Enable, Mode::Disabled) => {
+                self.transition(Mode::Disarmed, format!("enabled by {actor}"), actor, now, out);
+                Machine::notify(out, format!("Enabled by {actor}: watching for presence."));
+            }
+            _ => {}
+        }
+        let effect = if self.mode.state() == state && out.actions.is_empty() {
+            format!("{} (already {state})", cmd.as_str())
+        } else {
+            cmd.as_str().to_string()
+        };
+        out.actions.push(Action::Record {
+            kind: "command",
+            text: effect,
+            actor: actor.to_string(),
+        });
+        Ok(())
+    }
+
+    fn device_name(&self, mac: &str) -> Option<String> {
+        self.devices
+            .iter()
+            .find(|d| d.mac == mac)
+            .map(|d| d.name.clone())
+    }
+
+    fn sighting(&mut self, mac: &str, source: &str, now: Micros, out: &mut Outcome) {
+        let mac = mac.to_ascii_lowercase();
+        let Some(dev) = self.devices.iter_mut().find(|d| d.mac == mac) else {
+            return;
+        };
+        dev.last_seen = dev.last_seen.max(now);
+        let name = dev.name.clone();
+        match self.mode {
+            Mode::Disarmed | Mode::Disabled | Mode::Arming { .. } => dev.present = true,
+            Mode::Armed { manual: true } => {}
+            Mode::Armed { manual: false } | Mode::Verifying { .. } => {
+                if self.settings.disarm_requires == DisarmRequires::Sighting {
+                    dev.present = true;
+                    let reason = format!(
+                        "{name} arrived (sighted on {source}; ARP not required by configuration)"
+                    );
+                    self.arrive(reason, now, out);
+                } else if self.pending.is_some() {
+                    self.queued_arrivals.insert(mac, source.to_string());
+                } else {
+                    self.start_probe(
+                        Purpose::Arrival {
+                            source: source.to_string(),
+                        },
+                        vec![mac],
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    fn arrive(&mut self, reason: String, now: Micros, out: &mut Outcome) {
+        self.presence_epoch = now;
+        self.pending = None;
+        self.queued_arrivals.clear();
+        self.transition(Mode::Disarmed, reason.clone(), SYSTEM, now, out);
+        Machine::notify(out, format!("Disarmed: {reason}."));
+    }
+
+    fn start_probe(&mut self, purpose: Purpose, macs: Vec<String>, out: &mut Outcome) {
+        let id = self.next_probe;
+        self.next_probe += 1;
+        out.actions.push(Action::Probe {
+            id,
+            macs: macs.clone(),
+        });
+        self.pending = Some(Pending { id, purpose, macs });
+    }
+
+    /// Apply answers to the device list; the names of those that answered, with their IPs.
+    fn apply_answers(&mut self, answers: &[ProbeAnswer], now: Micros) -> Vec<(String, String)> {
+        let mut answered = Vec::new();
+        for a in answers {
+            let mac = a.mac.to_ascii_lowercase();
+            if let Some(d) = self.devices.iter_mut().find(|d| d.mac == mac) {
+                if a.answered {
+                    d.present = true;
+                    d.last_seen = d.last_seen.max(now);
+                    d.ip = a.ip.clone();
+                    answered.push((d.name.clone(), a.ip.clone()));
+                } else {
+                    d.present = false;
+                }
+            }
+        }
+        answered
+    }
+
+    fn probe_done(
+        &mut self,
+        id: u64,
+        outcome: Result<Vec<ProbeAnswer>, String>,
+        now: Micros,
+        out: &mut Outcome,
+    ) {
+        let Some(pending) = self.pending.take_if(|p| p.id == id) else {
+            return; // stale: the machine moved on
+        };
+        let answers = match outcome {
+            Ok(a) => {
+                self.clear_trouble("presence-probe", out);
+                a
+            }
+            Err(e) => {
+                self.raise_trouble(
+                    "presence-probe",
+                    format!("cannot probe the phones: {e}"),
+                    out,
+                );
+                self.probe_retry_at = now.saturating_add(super::PROBE_RETRY);
+                self.next_queued(out);
+                return;
+            }
+        };
+        let answered = self.apply_answers(&answers, now);
+        match pending.purpose {
+            Purpose::Away { attempt } => self.away_result(attempt, &answered, now, out),
+            Purpose::Arrival { source } => {
+                if !matches!(self.mode, Mode::Armed { manual: false } | Mode::Verifying { .. }) {
+                    return;
+                }
+                if let Some((name, ip)) = answered.first() {
+                    self.arrive(format!("{name} arrived (ARP answer from {ip})"), now, out);
+                } else {
+                    let who = pending
+                        .macs
+                        .iter()
+                        .map(|m| match self.device_name(m) {
+                            Some(n) => format!("{n} ({m})"),
+                            None => m.clone(),
+                        })
+                        .collect::<Vec<_>>();
+                    out.actions.push(Action::Record {
+                        kind: "presence",
+                        text: format!(
+                            "unconfirmed sighting of {} on {source}: no ARP answer, staying armed",
+                            names(&who)
+                        ),
+                        actor: SYSTEM.into(),
+                    });
+                    self.next_queued(out);
+                }
+            }
+            Purpose::Verify { attempt } => {
+                let Mode::Verifying { until, .. } = self.mode else {
+                    return;
+                };
+                if let Some((name, ip)) = answered.first() {
+                    let reason = format!("welcome home, {name} (ARP answer from {ip})");
+                    self.arrive(reason, now, out);
+                    out.actions.push(Action::Record {
+                        kind: "alert",
+                        text: "motion was an owner coming home: no alert sent".into(),
+                        actor: SYSTEM.into(),
+                    });
+                } else if attempt < self.settings.probe_attempts && now < until {
+                    let macs = pending.macs;
+                    self.start_probe(Purpose::Verify { attempt: attempt + 1 }, macs, out);
+                }
+            }
+        }
+    }
+
+    fn away_result(
+        &mut self,
+        attempt: u32,
+        answered: &[(String, String)],
+        now: Micros,
+        out: &mut Outcome,
+    ) {
+        if self.mode != Mode::Disarmed {
+            return;
+        }
+        if !answered.is_empty() {
+            return; // someone is home: presence refreshed, no notice
+        }
+        if attempt < self.settings.probe_attempts {
+            let macs = self.devices.iter().map(|d| d.mac.clone()).collect();
+            self.start_probe(Purpose::Away { attempt: attempt + 1 }, macs, out);
+            return;
+        }
+        let n = self.settings.probe_attempts;
+        let reason = format!(
+            "nobody seen for {}, {n}/{n} ARP probes unanswered",
+            dur(now.saturating_sub(self.away_ref()))
+        );
+        self.absent_at_arming = self.devices.iter().map(|d| d.mac.clone()).collect();
+        self.transition(Mode::Armed { manual: false }, reason.clone(), SYSTEM, now, out);
+        Machine::notify(out, format!("Armed: {reason}."));
+    }
+
+    fn next_queued(&mut self, out: &mut Outcome) {
+        if self.pending.is_some() || self.queued_arrivals.is_empty() {
+            return;
+        }
+        if !matches!(self.mode, Mode::Armed { manual: false } | Mode::Verifying { .. }) {
+            self.queued_arrivals.clear();
+            return;
+        }
+        let queued = std::mem::take(&mut self.queued_arrivals);
+        let source = queued.values().next().cloned().unwrap_or_default();
+        let macs = queued.into_keys().collect();
+        self.start_probe(Purpose::Arrival { source }, macs, out);
+    }
+
+    fn motion(&mut self, now: Micros, out: &mut Outcome) {
+        match self.mode {
+            Mode::Armed { manual } => {
+                if let Some((at, event)) = self.last_alert
+                    && now.saturating_sub(at) < self.settings.alert_cooldown
+                {
+                    out.actions.push(Action::Capture { event });
+                    out.actions.push(Action::Record {
+                        kind: "motion",
+                        text: format!("more motion: photos added to event {event}"),
+                        actor: "sensor".into(),
+                    });
+                    return;
+                }
+                let event = self.next_event;
+                self.next_event += 1;
+                out.actions.push(Action::Capture { event });
+                out.actions.push(Action::Record {
+                    kind: "motion",
+                    text: format!("motion while armed: event {event}"),
+                    actor: "sensor".into(),
+                });
+                if manual {
+                    self.alert(event, now, out);
+                } else {
+                    let until = now.saturating_add(self.settings.verify);
+                    let reason = format!(
+                        "motion (event {event}); waiting {} for a returning phone",
+                        dur(self.settings.verify)
+                    );
+                    self.transition(Mode::Verifying { until, event }, reason, "sensor", now, out);
+                    let absent = self.absent_at_arming.clone();
+                    if self.settings.verify > 0 && !absent.is_empty() {
+                        self.pending = None;
+                        self.queued_arrivals.clear();
+                        self.start_probe(Purpose::Verify { attempt: 1 }, absent, out);
+                    }
+                }
+            }
+            Mode::Verifying { event, .. } => out.actions.push(Action::Capture { event }),
+            _ => {}
+        }
+    }
+
+    fn alert(&mut self, event: u64, now: Micros, out: &mut Outcome) {
+        self.last_alert = Some((now, event));
+        out.actions.push(Action::Alert {
+            event,
+            caption: format!("Motion detected while armed (event {event})"),
+        });
+        out.actions.push(Action::Record {
+            kind: "alert",
+            text: format!("alert sent for event {event}"),
+            actor: SYSTEM.into(),
+        });
+    }
+
+    fn raise_trouble(&mut self, key: &str, text: String, out: &mut Outcome) {
+        if self.troubles.get(key) == Some(&text) {
+            return;
+        }
+        self.troubles.insert(key.to_string(), text.clone());
+        let loud = if matches!(self.mode.state(), State::Armed | State::Verifying) {
+            " The system is ARMED: an intrusion may go unseen or unreported."
+        } else {
+            ""
+        };
+        Machine::notify(out, format!("Trouble: {text}.{loud}"));
+        out.actions.push(Action::Record {
+            kind: "trouble",
+            text,
+            actor: SYSTEM.into(),
+        });
+    }
+
+    fn clear_trouble(&mut self, key: &str, out: &mut Outcome) {
+        if let Some(text) = self.troubles.remove(key) {
+            Machine::notify(out, format!("Resolved: {text}."));
+            out.actions.push(Action::Record {
+                kind: "trouble",
+                text: format!("resolved: {text}"),
+                actor: SYSTEM.into(),
+            });
+        }
+    }
+
+    fn trouble(&mut self, key: String, text: Option<String>, out: &mut Outcome) {
+        match text {
+            Some(t) => self.raise_trouble(&key, t, out),
+            None => self.clear_trouble(&key, out),
+        }
+    }
+
+    /// The time-driven rules: exit delay, verify window, away timer.
+    fn evaluate(&mut self, now: Micros, out: &mut Outcome) {
+        match self.mode {
+            Mode::Arming { until } if now >= until => {
+                self.absent_at_arming = self
+                    .devices
+                    .iter()
+                    .filter(|d| !d.present)
+                    .map(|d| d.mac.clone())
+                    .collect();
+                let reason = "armed by hand: exit delay over".to_string();
+                self.transition(Mode::Armed { manual: true }, reason, SYSTEM, now, out);
+                Machine::notify(out, "Armed.".into());
+            }
+            Mode::Verifying { until, event } if now >= until => {
+                self.pending = None;
+                let reason = format!("motion not explained by a returning phone (event {event})");
+                self.transition(Mode::Armed { manual: false }, reason, SYSTEM, now, out);
+                self.alert(event, now, out);
+            }
+            Mode::Disarmed
+                if self.pending.is_none()
+                    && !self.devices.is_empty()
+                    && now >= self.away_at()
+                    && now >= self.probe_retry_at =>
+            {
+                let macs = self.devices.iter().map(|d| d.mac.clone()).collect();
+                self.start_probe(Purpose::Away { attempt: 1 }, macs, out);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,621 @@
+//! One test per row of DESIGN §5's transition table, with injected time.
+
+use super::*;
+
+const S: Micros = 1_000_000;
+const T0: Micros = 1_700_000_000 * S;
+const ALICE: &str = "a4:5e:60:00:00:01";
+const BOB: &str = "a4:5e:60:00:00:02";
+
+fn settings() -> Settings {
+    Settings {
+        away_after: 600 * S,
+        probe_attempts: 3,
+        exit_delay: 30 * S,
+        verify: 10 * S,
+        alert_cooldown: 60 * S,
+        disarm_requires: DisarmRequires::Arp,
+    }
+}
+
+fn devices() -> Vec<(String, String)> {
+    vec![("Alice".into(), ALICE.into()), ("Bob".into(), BOB.into())]
+}
+
+fn machine() -> Machine {
+    Machine::new(settings(), &devices(), T0)
+}
+
+fn cmd(c: Command) -> Event {
+    Event::Command {
+        cmd: c,
+        actor: "uid:1000".into(),
+    }
+}
+
+fn probes(out: &Outcome) -> Vec<(u64, Vec<String>)> {
+    out.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Probe { id, macs } => Some((*id, macs.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn notices(out: &Outcome) -> Vec<String> {
+    out.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Notify(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn alerts(out: &Outcome) -> Vec<u64> {
+    out.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Alert { event, .. } => Some(*event),
+            _ => None,
+        })
+        .collect()
+}
+
+fn captures(out: &Outcome) -> Vec<u64> {
+    out.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Capture { event } => Some(*event),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answers(macs: &[String], answered: Option<(&str, &str)>) -> Vec<ProbeAnswer> {
+    macs.iter()
+        .map(|m| match answered {
+            Some((who, ip)) if who == m => ProbeAnswer {
+                mac: m.clone(),
+                answered: true,
+                ip: ip.into(),
+            },
+            _ => ProbeAnswer {
+                mac: m.clone(),
+                answered: false,
+                ip: String::new(),
+            },
+        })
+        .collect()
+}
+
+/// Drive a fresh machine to automatic `armed` the way the table says: away timer, then
+/// `probe_attempts` unanswered probes. Returns the time it armed.
+fn auto_armed(m: &mut Machine) -> Micros {
+    let now = m.next_deadline().unwrap();
+    let mut out = m.step(Event::Tick, now);
+    for _ in 0..3 {
+        let (id, macs) = probes(&out).pop().expect("a probe");
+        out = m.step(
+            Event::ProbeDone {
+                id,
+                outcome: Ok(answers(&macs, None)),
+            },
+            now,
+        );
+    }
+    assert_eq!(m.state(), State::Armed);
+    now
+}
+
+#[test]
+fn disable_from_every_state_but_disabled_notifies() {
+    for setup in 0..4 {
+        let mut m = machine();
+        let mut now = T0;
+        match setup {
+            0 => {}
+            1 => {
+                m.step(cmd(Command::Arm), now);
+            }
+            2 => now = auto_armed(&mut m),
+            _ => {
+                now = auto_armed(&mut m);
+                m.step(Event::Motion, now);
+                assert_eq!(m.state(), State::Verifying);
+            }
+        }
+        let out = m.step(cmd(Command::Disable), now + S);
+        assert_eq!(m.state(), State::Disabled, "setup {setup}");
+        assert_eq!(notices(&out).len(), 1);
+        assert!(notices(&out)[0].starts_with("Disabled by uid:1000"));
+        assert_eq!(m.next_deadline(), None);
+    }
+}
+
+#[test]
+fn disabled_ignores_time_motion_and_sightings() {
+    let mut m = machine();
+    m.step(cmd(Command::Disable), T0);
+    let out = m.step(Event::Tick, T0 + 10_000 * S);
+    assert!(out.actions.is_empty());
+    let out = m.step(Event::Motion, T0 + 10_000 * S);
+    assert!(out.actions.is_empty());
+    assert_eq!(m.state(), State::Disabled);
+}
+
+#[test]
+fn enable_goes_to_disarmed_and_applies_presence_rules_at_once() {
+    let mut m = machine();
+    m.step(cmd(Command::Disable), T0);
+    let out = m.step(cmd(Command::Enable), T0 + 3600 * S);
+    assert_eq!(m.state(), State::Disarmed);
+    assert!(notices(&out)[0].starts_with("Enabled by uid:1000"));
+    // Nobody has been seen for an hour: the away probe starts in the same step.
+    assert_eq!(probes(&out).len(), 1);
+}
+
+#[test]
+fn nobody_seen_for_away_after_then_unanswered_probes_arm_with_reason() {
+    let mut m = machine();
+    assert_eq!(m.next_deadline(), Some(T0 + 600 * S));
+    assert!(probes(&m.step(Event::Tick, T0 + 599 * S)).is_empty());
+    let now = T0 + 600 * S;
+    let mut out = m.step(Event::Tick, now);
+    for attempt in 1..=3 {
+        let (id, macs) = probes(&out).pop().unwrap_or_else(|| panic!("probe {attempt}"));
+        assert_eq!(macs, vec![ALICE.to_string(), BOB.to_string()]);
+        assert_eq!(m.state(), State::Disarmed);
+        out = m.step(
+            Event::ProbeDone {
+                id,
+                outcome: Ok(answers(&macs, None)),
+            },
+            now,
+        );
+    }
+    assert_eq!(m.state(), State::Armed);
+    assert_eq!(
+        notices(&out),
+        vec!["Armed: nobody seen for 10m, 3/3 ARP probes unanswered.".to_string()]
+    );
+    assert_eq!(m.last_reason, "nobody seen for 10m, 3/3 ARP probes unanswered");
+    assert!(!m.home());
+}
+
+#[test]
+fn answered_away_probe_keeps_disarmed_and_refreshes_presence_without_notice() {
+    let mut m = machine();
+    let now = T0 + 600 * S;
+    let out = m.step(Event::Tick, now);
+    let (id, macs) = probes(&out).pop().unwrap();
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, Some((BOB, "192.168.1.23")))),
+        },
+        now,
+    );
+    assert_eq!(m.state(), State::Disarmed);
+    assert!(notices(&out).is_empty());
+    assert!(probes(&out).is_empty());
+    assert!(m.home());
+    assert_eq!(m.devices[1].ip, "192.168.1.23");
+    // The away timer restarts from Bob's answer.
+    assert_eq!(m.next_deadline(), Some(now + 600 * S));
+}
+
+#[test]
+fn sightings_postpone_arming() {
+    let mut m = machine();
+    m.step(
+        Event::Sighting {
+            mac: ALICE.into(),
+            source: "lan:wlan0".into(),
+        },
+        T0 + 500 * S,
+    );
+    assert!(probes(&m.step(Event::Tick, T0 + 600 * S)).is_empty());
+    assert_eq!(m.next_deadline(), Some(T0 + 1100 * S));
+}
+
+#[test]
+fn arp_confirmed_sighting_disarms_with_the_ip_in_the_notice() {
+    let mut m = machine();
+    let now = auto_armed(&mut m) + 100 * S;
+    let out = m.step(
+        Event::Sighting {
+            mac: ALICE.to_uppercase(),
+            source: "lan:wlan0".into(),
+        },
+        now,
+    );
+    assert_eq!(m.state(), State::Armed, "radio evidence alone never disarms");
+    let (id, macs) = probes(&out).pop().unwrap();
+    assert_eq!(macs, vec![ALICE.to_string()]);
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, Some((ALICE, "192.168.1.23")))),
+        },
+        now + S,
+    );
+    assert_eq!(m.state(), State::Disarmed);
+    assert_eq!(
+        notices(&out),
+        vec!["Disarmed: Alice arrived (ARP answer from 192.168.1.23).".to_string()]
+    );
+}
+
+#[test]
+fn sighting_without_arp_answer_does_not_disarm() {
+    let mut m = machine();
+    let now = auto_armed(&mut m) + 100 * S;
+    let out = m.step(
+        Event::Sighting {
+            mac: ALICE.into(),
+            source: "monitor:mon0".into(),
+        },
+        now,
+    );
+    let (id, macs) = probes(&out).pop().unwrap();
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, None)),
+        },
+        now + 2 * S,
+    );
+    assert_eq!(m.state(), State::Armed);
+    assert!(notices(&out).is_empty());
+    assert!(out.actions.iter().any(|a| matches!(a,
+        Action::Record { kind: "presence", text, .. } if text.contains("unconfirmed sighting of Alice"))));
+}
+
+#[test]
+fn sighting_while_a_probe_is_in_flight_is_probed_next() {
+    let mut m = machine();
+    let now = auto_armed(&mut m) + 100 * S;
+    let out = m.step(
+        Event::Sighting {
+            mac: ALICE.into(),
+            source: "lan:wlan0".into(),
+        },
+        now,
+    );
+    let (id, macs) = probes(&out).pop().unwrap();
+    assert!(
+        probes(&m.step(
+            Event::Sighting {
+                mac: BOB.into(),
+                source: "lan:wlan0".into()
+            },
+            now
+        ))
+        .is_empty()
+    );
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, None)),
+        },
+        now + S,
+    );
+    assert_eq!(probes(&out).pop().unwrap().1, vec![BOB.to_string()]);
+}
+
+#[test]
+fn disarm_requires_sighting_restores_the_original_behaviour() {
+    let mut m = Machine::new(
+        Settings {
+            disarm_requires: DisarmRequires::Sighting,
+            ..settings()
+        },
+        &devices(),
+        T0,
+    );
+    let now = auto_armed(&mut m) + S;
+    let out = m.step(
+        Event::Sighting {
+            mac: BOB.into(),
+            source: "lan:wlan0".into(),
+        },
+        now,
+    );
+    assert_eq!(m.state(), State::Disarmed);
+    assert!(probes(&out).is_empty());
+    assert!(notices(&out)[0].contains("Bob arrived"));
+}
+
+#[test]
+fn manual_arm_goes_through_arming_to_armed_after_exit_delay() {
+    let mut m = machine();
+    let out = m.step(cmd(Command::Arm), T0);
+    assert_eq!(m.state(), State::Arming);
+    assert!(notices(&out)[0].contains("armed in 30s"));
+    assert_eq!(m.next_deadline(), Some(T0 + 30 * S));
+    m.step(Event::Tick, T0 + 29 * S);
+    assert_eq!(m.state(), State::Arming);
+    let out = m.step(Event::Tick, T0 + 30 * S);
+    assert_eq!(m.state(), State::Armed);
+    assert_eq!(m.mode, Mode::Armed { manual: true });
+    assert!(out.actions.iter().any(|a| matches!(a,
+        Action::StateChanged { old: State::Arming, new: State::Armed, .. })));
+}
+
+#[test]
+fn manual_arm_is_never_disarmed_by_presence() {
+    let mut m = machine();
+    m.step(cmd(Command::Arm), T0);
+    m.step(Event::Tick, T0 + 30 * S);
+    let out = m.step(
+        Event::Sighting {
+            mac: ALICE.into(),
+            source: "lan:wlan0".into(),
+        },
+        T0 + 40 * S,
+    );
+    assert!(probes(&out).is_empty());
+    assert_eq!(m.state(), State::Armed);
+}
+
+#[test]
+fn arm_while_armed_automatically_holds_it() {
+    let mut m = machine();
+    let now = auto_armed(&mut m);
+    m.step(cmd(Command::Arm), now);
+    assert_eq!(m.mode, Mode::Armed { manual: true });
+}
+
+#[test]
+fn disarm_from_arming_armed_and_verifying_then_automatic_arming_resumes() {
+    for setup in 0..3 {
+        let mut m = machine();
+        let mut now = T0;
+        match setup {
+            0 => {
+                m.step(cmd(Command::Arm), now);
+            }
+            1 => now = auto_armed(&mut m),
+            _ => {
+                now = auto_armed(&mut m);
+                m.step(Event::Motion, now);
+            }
+        }
+        now += S;
+        let out = m.step(cmd(Command::Disarm), now);
+        assert_eq!(m.state(), State::Disarmed, "setup {setup}");
+        assert_eq!(notices(&out), vec!["Disarmed by uid:1000.".to_string()]);
+        // Automatic arming resumes once everyone is away again, counted from the disarm.
+        assert_eq!(m.next_deadline(), Some(now + 600 * S));
+    }
+}
+
+#[test]
+fn motion_while_armed_captures_at_once_and_probes_absent_devices() {
+    let mut m = machine();
+    let now = auto_armed(&mut m) + 5 * S;
+    let out = m.step(Event::Motion, now);
+    assert_eq!(m.state(), State::Verifying);
+    assert_eq!(captures(&out), vec![1]);
+    assert!(alerts(&out).is_empty());
+    let (_, macs) = probes(&out).pop().unwrap();
+    assert_eq!(macs, vec![ALICE.to_string(), BOB.to_string()]);
+    assert_eq!(m.next_deadline(), Some(now + 10 * S));
+}
+
+#[test]
+fn absent_device_answering_during_verify_disarms_with_welcome_home_and_no_alert() {
+    let mut m = machine();
+    let now = auto_armed(&mut m) + 5 * S;
+    let out = m.step(Event::Motion, now);
+    let (id, macs) = probes(&out).pop().unwrap();
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, Some((ALICE, "192.168.1.5")))),
+        },
+        now + 2 * S,
+    );
+    assert_eq!(m.state(), State::Disarmed);
+    assert_eq!(
+        notices(&out),
+        vec!["Disarmed: welcome home, Alice (ARP answer from 192.168.1.5).".to_string()]
+    );
+    assert!(alerts(&out).is_empty());
+    assert!(alerts(&m.step(Event::Tick, now + 20 * S)).is_empty());
+}
+
+#[test]
+fn verify_elapsing_sends_the_alert_and_records_the_event() {
+    let mut m = machine();
+    let now = auto_armed(&mut m) + 5 * S;
+    let out = m.step(Event::Motion, now);
+    let (id, macs) = probes(&out).pop().unwrap();
+    // Unanswered probes are retried while the window lasts.
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, None)),
+        },
+        now + 2 * S,
+    );
+    assert_eq!(probes(&out).len(), 1);
+    let out = m.step(Event::Tick, now + 10 * S);
+    assert_eq!(m.state(), State::Armed);
+    assert_eq!(alerts(&out), vec![1]);
+    assert!(out.actions.iter().any(|a| matches!(a, Action::Record { kind: "alert", .. })));
+    assert_eq!(m.last_alert, Some((now + 10 * S, 1)));
+}
+
+#[test]
+fn motion_within_alert_cooldown_joins_the_last_event_without_a_new_alert() {
+    let mut m = machine();
+    let now = auto_armed(&mut m);
+    m.step(Event::Motion, now);
+    m.step(Event::Tick, now + 10 * S);
+    let out = m.step(Event::Motion, now + 30 * S);
+    assert_eq!(m.state(), State::Armed);
+    assert_eq!(captures(&out), vec![1]);
+    assert!(alerts(&out).is_empty());
+    // After the cooldown, motion is a new event.
+    let out = m.step(Event::Motion, now + 100 * S);
+    assert_eq!(captures(&out), vec![2]);
+    assert_eq!(m.state(), State::Verifying);
+}
+
+#[test]
+fn manual_arm_skips_verify_and_alerts_once_photos_exist() {
+    let mut m = machine();
+    m.step(cmd(Command::Arm), T0);
+    m.step(Event::Tick, T0 + 30 * S);
+    let out = m.step(Event::Motion, T0 + 60 * S);
+    assert_eq!(m.state(), State::Armed);
+    assert_eq!(captures(&out), vec![1]);
+    assert_eq!(alerts(&out), vec![1]);
+    // Capture comes before the alert: the runtime sends the alert once photos exist.
+    let cap = out.actions.iter().position(|a| matches!(a, Action::Capture { .. }));
+    let alert = out.actions.iter().position(|a| matches!(a, Action::Alert { .. }));
+    assert!(cap < alert);
+}
+
+#[test]
+fn motion_while_disarmed_or_arming_does_nothing() {
+    let mut m = machine();
+    assert!(m.step(Event::Motion, T0).actions.is_empty());
+    m.step(cmd(Command::Arm), T0);
+    assert!(m.step(Event::Motion, T0 + S).actions.is_empty());
+}
+
+#[test]
+fn troubles_notify_once_loudly_when_armed_and_say_when_resolved() {
+    let mut m = machine();
+    let now = auto_armed(&mut m);
+    let raise = Event::Trouble {
+        key: "camd".into(),
+        text: Some("camd is not running".into()),
+    };
+    let out = m.step(raise.clone(), now);
+    assert_eq!(m.state(), State::Armed);
+    let n = notices(&out);
+    assert_eq!(n.len(), 1);
+    assert!(n[0].starts_with("Trouble: camd is not running."));
+    assert!(n[0].contains("ARMED"));
+    assert!(m.step(raise, now).actions.is_empty(), "no repeat");
+    let out = m.step(
+        Event::Trouble {
+            key: "camd".into(),
+            text: None,
+        },
+        now,
+    );
+    assert_eq!(notices(&out), vec!["Resolved: camd is not running.".to_string()]);
+    assert!(m.troubles.is_empty());
+}
+
+#[test]
+fn arm_or_disarm_while_disabled_is_refused_and_changes_nothing() {
+    let mut m = machine();
+    m.step(cmd(Command::Disable), T0);
+    let before = m.clone();
+    let out = m.step(cmd(Command::Arm), T0 + S);
+    assert!(out.reply.is_err());
+    assert!(out.actions.is_empty());
+    assert_eq!(m, before);
+    assert!(m.step(cmd(Command::Disarm), T0 + S).reply.is_err());
+}
+
+#[test]
+fn failed_probe_does_not_arm_raises_a_trouble_and_retries_later() {
+    let mut m = machine();
+    let now = T0 + 600 * S;
+    let out = m.step(Event::Tick, now);
+    let (id, _) = probes(&out).pop().unwrap();
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Err("org.securapicam.Presence is not on the bus".into()),
+        },
+        now,
+    );
+    assert_eq!(m.state(), State::Disarmed);
+    assert_eq!(notices(&out).len(), 1);
+    assert_eq!(m.next_deadline(), Some(now + PROBE_RETRY));
+    assert!(probes(&m.step(Event::Tick, now + PROBE_RETRY - 1)).is_empty());
+    let out = m.step(Event::Tick, now + PROBE_RETRY);
+    let (id, macs) = probes(&out).pop().unwrap();
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, Some((ALICE, "10.0.0.2")))),
+        },
+        now + PROBE_RETRY,
+    );
+    assert!(notices(&out)[0].starts_with("Resolved"));
+}
+
+#[test]
+fn stale_probe_answers_are_ignored() {
+    let mut m = machine();
+    let out = m.step(Event::Tick, T0 + 600 * S);
+    let (id, macs) = probes(&out).pop().unwrap();
+    m.step(cmd(Command::Disable), T0 + 601 * S);
+    let before = m.clone();
+    m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, None)),
+        },
+        T0 + 602 * S,
+    );
+    assert_eq!(m, before);
+}
+
+#[test]
+fn no_devices_means_no_automatic_arming() {
+    let mut m = Machine::new(settings(), &[], T0);
+    assert_eq!(m.next_deadline(), None);
+    assert!(m.step(Event::Tick, T0 + 100_000 * S).actions.is_empty());
+}
+
+#[test]
+fn disabled_and_armed_survive_a_round_trip_through_the_state_file() {
+    for state in [State::Disabled, State::Armed] {
+        let mut m = machine();
+        match state {
+            State::Disabled => {
+                m.step(cmd(Command::Disable), T0);
+            }
+            _ => {
+                auto_armed(&mut m);
+            }
+        }
+        let text = serde_json::to_string(&m).unwrap();
+        let back: Machine = serde_json::from_str(&text).unwrap();
+        let back = back.restored(settings(), &devices(), T0 + 999 * S);
+        assert_eq!(back.state(), state);
+        assert_eq!(back.mode, m.mode);
+    }
+}
+
+#[test]
+fn restoring_with_a_changed_device_list_keeps_known_devices() {
+    let mut m = machine();
+    m.step(
+        Event::Sighting {
+            mac: ALICE.into(),
+            source: "lan:wlan0".into(),
+        },
+        T0 + S,
+    );
+    let cfg = vec![
+        ("Alice A.".to_string(), ALICE.to_string()),
+        ("Carol".to_string(), "a4:5e:60:00:00:03".to_string()),
+    ];
+    let r = m.restored(settings(), &cfg, T0 + 2 * S);
+    assert_eq!(r.devices.len(), 2);
+    assert_eq!(r.devices[0].name, "Alice A.");
+    assert_eq!(r.devices[0].last_seen, T0 + S);
+    assert_eq!(r.devices[1].last_seen, 0);
+}
