@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 
 mod step;
 pub use step::Outcome;
-mod text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 /// After a failed probe (sniffer missing or broken), wait this long before the next one.
 pub const PROBE_RETRY: Micros = 30_000_000;

@@ -3,6 +3,27 @@
 
 use std::path::PathBuf;
 
+/// sysexits.h EX_NOPERM: refused to run as root.
+pub const EX_NOPERM: u8 = 77;
+
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers the default action (exit) still stops the daemon.
+        _ => std::future::pending::<()>().await,
+    }
+}
+
 /// Options every daemon takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {

@@ -354,6 +354,9 @@ pub struct AlarmConfig {
     pub alert_cooldown: Dur,
     /// What confirms an arrival.
     pub disarm_requires: DisarmRequires,
+    /// After alarmd starts, daemons not yet on the bus are not reported missing for this long
+    /// (they start together at boot).
+    pub startup_grace: Dur,
 }
 
 impl Default for AlarmConfig {
@@ -365,6 +368,7 @@ impl Default for AlarmConfig {
             verify: Dur::secs(10),
             alert_cooldown: Dur::secs(60),
             disarm_requires: DisarmRequires::Arp,
+            startup_grace: Dur::secs(15),
         }
     }
 }

@@ -36,7 +36,14 @@ impl Machine {
         out
     }
 
-    fn transition(&mut self, to: Mode, reason: String, actor: &str, now: Micros, out: &mut Outcome) {
+    fn transition(
+        &mut self,
+        to: Mode,
+        reason: String,
+        actor: &str,
+        now: Micros,
+        out: &mut Outcome,
+    ) {
         let old = self.mode.state();
         self.mode = to;
         let new = to.state();
@@ -94,22 +101,43 @@ impl Machine {
                     format!("Armed and now held by {actor}: presence will not disarm it."),
                 );
             }
-            (Command::Disarm, Mode::Arming { .. } | Mode::Armed { .. } | Mode::Verifying { .. }) => {
+            (
+                Command::Disarm,
+                Mode::Arming { .. } | Mode::Armed { .. } | Mode::Verifying { .. },
+            ) => {
                 self.presence_epoch = now;
                 self.pending = None;
-                self.transition(Mode::Disarmed, format!("disarmed by {actor}"), actor, now, out);
+                self.transition(
+                    Mode::Disarmed,
+                    format!("disarmed by {actor}"),
+                    actor,
+                    now,
+                    out,
+                );
                 Machine::notify(out, format!("Disarmed by {actor}."));
             }
             (Command::Disable, m) if m != Mode::Disabled => {
                 self.pending = None;
-                self.transition(Mode::Disabled, format!("disabled by {actor}"), actor, now, out);
+                self.transition(
+                    Mode::Disabled,
+                    format!("disabled by {actor}"),
+                    actor,
+                    now,
+                    out,
+                );
                 Machine::notify(
                     out,
                     format!("Disabled by {actor}: nothing will arm the system until /enable."),
                 );
             }
             (Command::Enable, Mode::Disabled) => {
-                self.transition(Mode::Disarmed, format!("enabled by {actor}"), actor, now, out);
+                self.transition(
+                    Mode::Disarmed,
+                    format!("enabled by {actor}"),
+                    actor,
+                    now,
+                    out,
+                );
                 Machine::notify(out, format!("Enabled by {actor}: watching for presence."));
             }
             _ => {}
@@ -233,7 +261,10 @@ impl Machine {
         match pending.purpose {
             Purpose::Away { attempt } => self.away_result(attempt, &answered, now, out),
             Purpose::Arrival { source } => {
-                if !matches!(self.mode, Mode::Armed { manual: false } | Mode::Verifying { .. }) {
+                if !matches!(
+                    self.mode,
+                    Mode::Armed { manual: false } | Mode::Verifying { .. }
+                ) {
                     return;
                 }
                 if let Some((name, ip)) = answered.first() {
@@ -272,7 +303,13 @@ impl Machine {
                     });
                 } else if attempt < self.settings.probe_attempts && now < until {
                     let macs = pending.macs;
-                    self.start_probe(Purpose::Verify { attempt: attempt + 1 }, macs, out);
+                    self.start_probe(
+                        Purpose::Verify {
+                            attempt: attempt + 1,
+                        },
+                        macs,
+                        out,
+                    );
                 }
             }
         }
@@ -293,7 +330,13 @@ impl Machine {
         }
         if attempt < self.settings.probe_attempts {
             let macs = self.devices.iter().map(|d| d.mac.clone()).collect();
-            self.start_probe(Purpose::Away { attempt: attempt + 1 }, macs, out);
+            self.start_probe(
+                Purpose::Away {
+                    attempt: attempt + 1,
+                },
+                macs,
+                out,
+            );
             return;
         }
         let n = self.settings.probe_attempts;
@@ -302,7 +345,13 @@ impl Machine {
             dur(now.saturating_sub(self.away_ref()))
         );
         self.absent_at_arming = self.devices.iter().map(|d| d.mac.clone()).collect();
-        self.transition(Mode::Armed { manual: false }, reason.clone(), SYSTEM, now, out);
+        self.transition(
+            Mode::Armed { manual: false },
+            reason.clone(),
+            SYSTEM,
+            now,
+            out,
+        );
         Machine::notify(out, format!("Armed: {reason}."));
     }
 
@@ -310,7 +359,10 @@ impl Machine {
         if self.pending.is_some() || self.queued_arrivals.is_empty() {
             return;
         }
-        if !matches!(self.mode, Mode::Armed { manual: false } | Mode::Verifying { .. }) {
+        if !matches!(
+            self.mode,
+            Mode::Armed { manual: false } | Mode::Verifying { .. }
+        ) {
             self.queued_arrivals.clear();
             return;
         }

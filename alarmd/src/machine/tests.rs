@@ -164,7 +164,9 @@ fn nobody_seen_for_away_after_then_unanswered_probes_arm_with_reason() {
     let now = T0 + 600 * S;
     let mut out = m.step(Event::Tick, now);
     for attempt in 1..=3 {
-        let (id, macs) = probes(&out).pop().unwrap_or_else(|| panic!("probe {attempt}"));
+        let (id, macs) = probes(&out)
+            .pop()
+            .unwrap_or_else(|| panic!("probe {attempt}"));
         assert_eq!(macs, vec![ALICE.to_string(), BOB.to_string()]);
         assert_eq!(m.state(), State::Disarmed);
         out = m.step(
@@ -180,7 +182,10 @@ fn nobody_seen_for_away_after_then_unanswered_probes_arm_with_reason() {
         notices(&out),
         vec!["Armed: nobody seen for 10m, 3/3 ARP probes unanswered.".to_string()]
     );
-    assert_eq!(m.last_reason, "nobody seen for 10m, 3/3 ARP probes unanswered");
+    assert_eq!(
+        m.last_reason,
+        "nobody seen for 10m, 3/3 ARP probes unanswered"
+    );
     assert!(!m.home());
 }
 
@@ -231,7 +236,11 @@ fn arp_confirmed_sighting_disarms_with_the_ip_in_the_notice() {
         },
         now,
     );
-    assert_eq!(m.state(), State::Armed, "radio evidence alone never disarms");
+    assert_eq!(
+        m.state(),
+        State::Armed,
+        "radio evidence alone never disarms"
+    );
     let (id, macs) = probes(&out).pop().unwrap();
     assert_eq!(macs, vec![ALICE.to_string()]);
     let out = m.step(
@@ -340,8 +349,14 @@ fn manual_arm_goes_through_arming_to_armed_after_exit_delay() {
     let out = m.step(Event::Tick, T0 + 30 * S);
     assert_eq!(m.state(), State::Armed);
     assert_eq!(m.mode, Mode::Armed { manual: true });
-    assert!(out.actions.iter().any(|a| matches!(a,
-        Action::StateChanged { old: State::Arming, new: State::Armed, .. })));
+    assert!(out.actions.iter().any(|a| matches!(
+        a,
+        Action::StateChanged {
+            old: State::Arming,
+            new: State::Armed,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -445,7 +460,11 @@ fn verify_elapsing_sends_the_alert_and_records_the_event() {
     let out = m.step(Event::Tick, now + 10 * S);
     assert_eq!(m.state(), State::Armed);
     assert_eq!(alerts(&out), vec![1]);
-    assert!(out.actions.iter().any(|a| matches!(a, Action::Record { kind: "alert", .. })));
+    assert!(
+        out.actions
+            .iter()
+            .any(|a| matches!(a, Action::Record { kind: "alert", .. }))
+    );
     assert_eq!(m.last_alert, Some((now + 10 * S, 1)));
 }
 
@@ -475,8 +494,14 @@ fn manual_arm_skips_verify_and_alerts_once_photos_exist() {
     assert_eq!(captures(&out), vec![1]);
     assert_eq!(alerts(&out), vec![1]);
     // Capture comes before the alert: the runtime sends the alert once photos exist.
-    let cap = out.actions.iter().position(|a| matches!(a, Action::Capture { .. }));
-    let alert = out.actions.iter().position(|a| matches!(a, Action::Alert { .. }));
+    let cap = out
+        .actions
+        .iter()
+        .position(|a| matches!(a, Action::Capture { .. }));
+    let alert = out
+        .actions
+        .iter()
+        .position(|a| matches!(a, Action::Alert { .. }));
     assert!(cap < alert);
 }
 
@@ -510,7 +535,10 @@ fn troubles_notify_once_loudly_when_armed_and_say_when_resolved() {
         },
         now,
     );
-    assert_eq!(notices(&out), vec!["Resolved: camd is not running.".to_string()]);
+    assert_eq!(
+        notices(&out),
+        vec!["Resolved: camd is not running.".to_string()]
+    );
     assert!(m.troubles.is_empty());
 }
 

@@ -1,0 +1,259 @@
+//! `org.securapicam.Alarm1`: thin methods that find out who is calling, hand the command to
+//! the core and return its answer; properties read from a [`View`] the core keeps current.
+
+use crate::core::Input;
+use crate::history::History;
+use crate::machine::Refusal;
+use secura_bus::Error;
+use secura_bus::proxies::Camera1Proxy;
+use secura_bus::types::{AlarmDevice, Command, HistoryEntry};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+use zbus::{Connection, interface};
+
+/// How long `Snapshot()` waits for camd.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the properties show, replaced by the core after every step.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct View {
+    /// `State`
+    pub state: String,
+    /// `Home`
+    pub home: bool,
+    /// `Devices`
+    pub devices: Vec<AlarmDevice>,
+    /// `LastChange`
+    pub last_change: u64,
+    /// `LastReason`
+    pub last_reason: String,
+    /// `Troubles`
+    pub troubles: Vec<String>,
+}
+
+/// The served object.
+#[derive(Debug)]
+pub struct AlarmService {
+    pub(crate) tx: mpsc::Sender<Input>,
+    pub(crate) view: Arc<RwLock<View>>,
+    pub(crate) history: Arc<Mutex<History>>,
+    pub(crate) camera: Camera1Proxy<'static>,
+}
+
+fn read(view: &Arc<RwLock<View>>) -> View {
+    match view.read() {
+        Ok(v) => v.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// `uid:N` of the caller, from the bus daemon (never from the message).
+async fn caller(conn: &Connection, hdr: &Header<'_>) -> Result<String, Error> {
+    let sender = hdr
+        .sender()
+        .ok_or_else(|| Error::Denied("the call has no sender".into()))?;
+    let dbus = zbus::fdo::DBusProxy::new(conn).await?;
+    let uid = dbus
+        .get_connection_unix_user(sender.clone().into())
+        .await
+        .map_err(|e| Error::Denied(format!("cannot tell who {sender} is: {e}")))?;
+    Ok(format!("uid:{uid}"))
+}
+
+/// A label a relay may pass as the actor: short, printable, no spaces at the ends.
+fn valid_actor(actor: &str) -> bool {
+    !actor.is_empty()
+        && actor.len() <= 64
+        && actor.trim() == actor
+        && actor.chars().all(|c| !c.is_control())
+}
+
+impl AlarmService {
+    async fn command(&self, cmd: Command, actor: String) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Input::Command { cmd, actor, reply })
+            .await
+            .map_err(|_| Error::NotAvailable("alarmd is shutting down".into()))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Refusal(why))) => Err(Error::NotAvailable(why)),
+            Err(_) => Err(Error::NotAvailable("alarmd is shutting down".into())),
+        }
+    }
+}
+
+#[interface(name = "org.securapicam.Alarm1")]
+impl AlarmService {
+    /// Arm by hand: `arming` for `exit_delay`, then `armed` until `Disarm()`.
+    async fn arm(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), Error> {
+        self.command(Command::Arm, caller(conn, &hdr).await?).await
+    }
+
+    /// Disarm.
+    async fn disarm(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), Error> {
+        self.command(Command::Disarm, caller(conn, &hdr).await?)
+            .await
+    }
+
+    /// Leave `disabled`.
+    async fn enable(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), Error> {
+        self.command(Command::Enable, caller(conn, &hdr).await?)
+            .await
+    }
+
+    /// Switch off until `Enable()`.
+    async fn disable(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), Error> {
+        self.command(Command::Disable, caller(conn, &hdr).await?)
+            .await
+    }
+
+    /// `arm|disarm|enable|disable` relayed for `actor` (botd: `telegram:<user id>`).
+    async fn command_as(
+        &self,
+        command: &str,
+        actor: &str,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), Error> {
+        let cmd = Command::parse(command).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "unknown command {command:?}: use arm, disarm, enable or disable"
+            ))
+        })?;
+        if !valid_actor(actor) {
+            return Err(Error::InvalidArgument(
+                "actor must be 1-64 printable characters, e.g. \"telegram:12345\"".into(),
+            ));
+        }
+        let via = caller(conn, &hdr).await?;
+        self.command(cmd, format!("{actor} (via {via})")).await
+    }
+
+    /// A JPEG taken now, as a sealed memfd.
+    async fn snapshot(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<zbus::OwnedFd, Error> {
+        let actor = caller(conn, &hdr).await?;
+        let result = tokio::time::timeout(SNAPSHOT_TIMEOUT, self.camera.snapshot()).await;
+        let (text, answer) = match result {
+            Ok(Ok((fd, _at))) => ("snapshot taken".to_string(), Ok(fd)),
+            Ok(Err(e)) => {
+                let msg = format!(
+                    "the camera could not take a photo: {}",
+                    Error::from(e).message()
+                );
+                (
+                    format!("snapshot failed: {msg}"),
+                    Err(Error::NotAvailable(msg)),
+                )
+            }
+            Err(_) => {
+                let msg = format!("the camera did not answer within {SNAPSHOT_TIMEOUT:?}");
+                (
+                    format!("snapshot failed: {msg}"),
+                    Err(Error::NotAvailable(msg)),
+                )
+            }
+        };
+        let _ = self
+            .tx
+            .send(Input::Record {
+                kind: "command",
+                text,
+                actor,
+            })
+            .await;
+        answer
+    }
+
+    /// The newest `limit` events (at most 1000), newest first: (time, kind, text, actor).
+    async fn history(&self, limit: u32) -> Result<Vec<HistoryEntry>, Error> {
+        let h = self
+            .history
+            .lock()
+            .map_err(|_| Error::NotAvailable("the event history is unavailable".into()))?;
+        h.newest(limit)
+            .map_err(|e| Error::NotAvailable(format!("the event history is unavailable: {e}")))
+    }
+
+    /// `disabled|disarmed|arming|armed|verifying`
+    #[zbus(property)]
+    async fn state(&self) -> String {
+        read(&self.view).state
+    }
+
+    /// Whether any owner's device is taken to be at home.
+    #[zbus(property)]
+    async fn home(&self) -> bool {
+        read(&self.view).home
+    }
+
+    /// (name, mac, present, last_seen) of each owner's device.
+    #[zbus(property)]
+    async fn devices(&self) -> Vec<AlarmDevice> {
+        read(&self.view).devices
+    }
+
+    /// When `State` last changed.
+    #[zbus(property)]
+    async fn last_change(&self) -> u64 {
+        read(&self.view).last_change
+    }
+
+    /// Why `State` last changed.
+    #[zbus(property)]
+    async fn last_reason(&self) -> String {
+        read(&self.view).last_reason
+    }
+
+    /// What is wrong now.
+    #[zbus(property)]
+    async fn troubles(&self) -> Vec<String> {
+        read(&self.view).troubles
+    }
+
+    /// Every transition of `State`, with its reason.
+    #[zbus(signal, name = "StateChanged")]
+    pub(crate) async fn state_transition(
+        emitter: &SignalEmitter<'_>,
+        old: &str,
+        new: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_actor;
+
+    #[test]
+    fn relayed_actor_labels_are_checked() {
+        assert!(valid_actor("telegram:12345"));
+        assert!(!valid_actor(""));
+        assert!(!valid_actor(" telegram:1"));
+        assert!(!valid_actor("a\nb"));
+        assert!(!valid_actor(&"x".repeat(65)));
+    }
+}
