@@ -60,15 +60,19 @@ impl TestBus {
         };
         let conf = template
             .replace("@LISTEN@", &format!("unix:path={}", socket.display()))
-            .replace("@POLICY_DIR@", &root.join("dbus-policy").display().to_string())
+            .replace(
+                "@POLICY_DIR@",
+                &root.join("dbus-policy").display().to_string(),
+            )
             .replace("@OVERLAY@", &overlay_xml);
         let conf_path = dir.path().join("bus.conf");
         std::fs::write(&conf_path, conf)?;
+        let log = std::fs::File::create(dir.path().join("dbus-daemon.log"))?;
         let mut child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", conf_path.display()))
             .args(["--nofork", "--print-address=1", "--nopidfile"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .context("starting dbus-daemon (apt-get install dbus-daemon)")?;
         let stdout = child.stdout.take().context("dbus-daemon stdout")?;
@@ -77,7 +81,9 @@ impl TestBus {
         let address = line.trim().to_string();
         if address.is_empty() {
             let _ = child.kill();
-            bail!("dbus-daemon printed no address; is the config valid?");
+            let log =
+                std::fs::read_to_string(dir.path().join("dbus-daemon.log")).unwrap_or_default();
+            bail!("dbus-daemon printed no address; is the config valid?\n{log}");
         }
         Ok(TestBus {
             child,
