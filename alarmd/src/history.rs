@@ -70,7 +70,7 @@ impl History {
             )
             .map_err(err("insert"))?;
         self.inserts += 1;
-        if self.inserts % 50 == 0 {
+        if self.inserts.is_multiple_of(50) {
             self.prune(at)?;
         }
         Ok(())

@@ -84,15 +84,13 @@ pub fn init_logging(daemon: &str, debug: bool) {
     }
     let under_journal =
         std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
-    if under_journal {
-        if let Ok(layer) = tracing_journald::layer() {
-            let layer = layer.with_syslog_identifier(format!("secura-{daemon}"));
-            let _ = tracing_subscriber::registry()
-                .with(filter)
-                .with(layer)
-                .try_init();
-            return;
-        }
+    if under_journal && let Ok(layer) = tracing_journald::layer() {
+        let layer = layer.with_syslog_identifier(format!("secura-{daemon}"));
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(layer)
+            .try_init();
+        return;
     }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
