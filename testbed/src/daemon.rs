@@ -16,7 +16,10 @@ pub fn bin_path(name: &str) -> Result<PathBuf> {
         Some(d) => PathBuf::from(d),
         None => {
             let exe = std::env::current_exe()?;
-            let mut dir = exe.parent().context("test binary has no directory")?.to_path_buf();
+            let mut dir = exe
+                .parent()
+                .context("test binary has no directory")?
+                .to_path_buf();
             if dir.ends_with("deps") {
                 dir.pop();
             }
@@ -66,8 +69,14 @@ impl Daemon {
             args.push("--allow-root".into());
         }
         let mut envs = vec![
-            ("DBUS_SYSTEM_BUS_ADDRESS".to_string(), bus.address().to_string()),
-            ("STATE_DIRECTORY".to_string(), state_dir.display().to_string()),
+            (
+                "DBUS_SYSTEM_BUS_ADDRESS".to_string(),
+                bus.address().to_string(),
+            ),
+            (
+                "STATE_DIRECTORY".to_string(),
+                state_dir.display().to_string(),
+            ),
         ];
         envs.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut d = Daemon {

@@ -55,8 +55,8 @@ pub async fn check_interface_xml(
         std::fs::write(&file, format!("{header}{served}"))?;
         return Ok(());
     }
-    let checked_in = std::fs::read_to_string(&file)
-        .with_context(|| format!("reading {}", file.display()))?;
+    let checked_in =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let checked_in = checked_in
         .strip_prefix(&header)
         .unwrap_or(&checked_in)
