@@ -28,3 +28,25 @@ deny:
 
 clean:
 	$(CARGO) clean
+
+# Debian packages with cargo-deb: arm64 for Raspberry Pi OS Bookworm (64-bit), or amd64.
+# Needs: rustup target add aarch64-unknown-linux-gnu; apt-get install gcc-aarch64-linux-gnu
+# libpcap-dev:arm64 (after dpkg --add-architecture arm64); cargo install cargo-deb.
+DEB_TARGET ?= aarch64-unknown-linux-gnu
+DAEMONS = secura-alarmd secura-sniffer secura-sensord secura-camd secura-botd
+
+.PHONY: deb deb-amd64 deb-check
+deb:
+	PKG_CONFIG_PATH=/usr/lib/$(subst -unknown,,$(DEB_TARGET))/pkgconfig \
+	LIBPCAP_LIBDIR=/usr/lib/$(subst -unknown,,$(DEB_TARGET)) \
+	  $(CARGO) build --release --locked --target $(DEB_TARGET) $(addprefix -p ,$(DAEMONS))
+	$(CARGO) deb -p secura-alarmd --no-build --target $(DEB_TARGET) \
+	  --output target/debian/
+	@ls -l target/debian/*.deb
+
+deb-amd64:
+	$(MAKE) deb DEB_TARGET=x86_64-unknown-linux-gnu
+
+# The arm64 package's contents, and its binaries run under qemu-user.
+deb-check: deb
+	./packaging/check-deb.sh $(DEB_TARGET)

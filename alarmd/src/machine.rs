@@ -290,7 +290,7 @@ impl Machine {
     }
 
     /// A machine restored from disk, with the device list replaced by the configured one
-    /// (what is known of devices still configured is kept).
+    /// (what is known of devices still configured is kept) and the away timer restarted.
     pub fn restored(
         mut self,
         settings: Settings,
@@ -313,6 +313,9 @@ impl Machine {
             .collect();
         self.absent_at_arming
             .retain(|m| self.devices.iter().any(|d| &d.mac == m));
+        // After a restart nobody knows who is home: sightings get `away_after` to arrive before
+        // an away probe (which at boot would also race the sniffer's start).
+        self.presence_epoch = self.presence_epoch.max(now);
         self.next_probe = 1;
         self
     }

@@ -646,4 +646,5 @@ fn restoring_with_a_changed_device_list_keeps_known_devices() {
     assert_eq!(r.devices[0].name, "Alice A.");
     assert_eq!(r.devices[0].last_seen, T0 + S);
     assert_eq!(r.devices[1].last_seen, 0);
+    assert_eq!(r.next_deadline(), Some(T0 + 2 * S + 600 * S));
 }
