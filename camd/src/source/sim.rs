@@ -1,0 +1,214 @@
+//! Generated pictures for `--sim`: a moving gradient, a frame counter and the wall-clock time
+//! drawn in, and a red mark in the top-left corner, so consecutive frames differ and flips are
+//! visible. Honours size, rate, quality and flips; `Simulator1.SetFault` breaks it.
+
+use super::{FrameSource, Settings, SourceError};
+use crate::image::{Rgb, encode};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+/// The generated camera.
+#[derive(Debug)]
+pub struct SimSource {
+    settings: Settings,
+    counter: u64,
+    next_due: Option<Instant>,
+    fault: Arc<Mutex<String>>,
+}
+
+impl SimSource {
+    /// A generated camera with these settings, broken while `fault` is non-empty.
+    pub fn new(settings: Settings, fault: Arc<Mutex<String>>) -> Self {
+        SimSource {
+            settings,
+            counter: 0,
+            next_due: None,
+            fault,
+        }
+    }
+
+    fn check(&self) -> Result<(), SourceError> {
+        let fault = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
+        if fault.is_empty() {
+            Ok(())
+        } else {
+            Err(SourceError::Simulated(fault.clone()))
+        }
+    }
+}
+
+impl FrameSource for SimSource {
+    fn backend(&self) -> &'static str {
+        "sim"
+    }
+
+    fn device(&self) -> String {
+        "simulated camera".into()
+    }
+
+    fn open(&mut self) -> Result<(u32, u32), SourceError> {
+        self.check()?;
+        self.next_due = None;
+        Ok((self.settings.width, self.settings.height))
+    }
+
+    fn next_frame(&mut self) -> Result<Vec<u8>, SourceError> {
+        let now = Instant::now();
+        let due = self.next_due.unwrap_or(now);
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        self.next_due = Some(due.max(now) + self.settings.period());
+        self.check()?;
+        self.counter += 1;
+        let secs = secura_bus::types::now_micros() / 1_000_000;
+        let mut img = render(
+            self.settings.width,
+            self.settings.height,
+            self.counter,
+            secs,
+        );
+        img.flip(self.settings.vflip, self.settings.hflip);
+        Ok(encode(&img, self.settings.quality)?)
+    }
+
+    fn close(&mut self) {}
+}
+
+/// Frame number `counter` at Unix time `secs`.
+pub fn render(width: u32, height: u32, counter: u64, secs: u64) -> Rgb {
+    let mut img = Rgb::new(width, height);
+    let shift = (counter * 7 % 256) as u32;
+    for y in 0..height {
+        for x in 0..width {
+            let r = ((x * 255 / width.max(1) + shift) % 256) as u8;
+            let g = (y * 255 / height.max(1)) as u8;
+            img.put(x, y, [r / 2, g / 2, 96]);
+        }
+    }
+    // A bar sweeping across, one step per frame.
+    let bar_x = (counter * 16 % u64::from(width.max(1))) as u32;
+    fill(
+        &mut img,
+        bar_x,
+        0,
+        (width / 40).max(2),
+        height,
+        [230, 230, 230],
+    );
+    let mark = (width.min(height) / 8).max(2);
+    fill(&mut img, 0, 0, mark, mark, [255, 0, 0]);
+
+    let scale = (height / 48).max(1);
+    let clock = format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    );
+    text(
+        &mut img,
+        &format!("{counter:06}"),
+        mark + 2 * scale,
+        2 * scale,
+        scale,
+    );
+    text(
+        &mut img,
+        &clock,
+        2 * scale,
+        height.saturating_sub(8 * scale),
+        scale,
+    );
+    img
+}
+
+fn fill(img: &mut Rgb, x0: u32, y0: u32, w: u32, h: u32, rgb: [u8; 3]) {
+    for y in y0..y0.saturating_add(h).min(img.height) {
+        for x in x0..x0.saturating_add(w).min(img.width) {
+            img.put(x, y, rgb);
+        }
+    }
+}
+
+/// 3×5 glyphs for digits and ':', one row per byte, high bit on the left.
+fn glyph(c: char) -> [u8; 5] {
+    match c {
+        '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
+        '1' => [0b010, 0b110, 0b010, 0b010, 0b111],
+        '2' => [0b111, 0b001, 0b111, 0b100, 0b111],
+        '3' => [0b111, 0b001, 0b111, 0b001, 0b111],
+        '4' => [0b101, 0b101, 0b111, 0b001, 0b001],
+        '5' => [0b111, 0b100, 0b111, 0b001, 0b111],
+        '6' => [0b111, 0b100, 0b111, 0b101, 0b111],
+        '7' => [0b111, 0b001, 0b010, 0b010, 0b010],
+        '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
+        '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
+        ':' => [0b000, 0b010, 0b000, 0b010, 0b000],
+        _ => [0; 5],
+    }
+}
+
+fn text(img: &mut Rgb, s: &str, x0: u32, y0: u32, scale: u32) {
+    let cell = 4 * scale;
+    for (i, c) in (0u32..).zip(s.chars()) {
+        for (row, bits) in (0u32..).zip(glyph(c)) {
+            for col in 0..3u32 {
+                if bits & (0b100 >> col) != 0 {
+                    let x = x0 + i * cell + col * scale;
+                    fill(img, x, y0 + row * scale, scale, scale, [255, 255, 0]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::decode;
+
+    fn settings(vflip: bool, hflip: bool) -> Settings {
+        Settings {
+            width: 160,
+            height: 120,
+            fps: 30,
+            quality: 90,
+            vflip,
+            hflip,
+        }
+    }
+
+    #[test]
+    fn consecutive_frames_differ_and_have_the_configured_size() {
+        let mut cam = SimSource::new(settings(false, false), Arc::default());
+        assert_eq!(cam.open().unwrap(), (160, 120));
+        let a = decode(&cam.next_frame().unwrap()).unwrap();
+        let b = decode(&cam.next_frame().unwrap()).unwrap();
+        assert_eq!((a.width, a.height), (160, 120));
+        assert_ne!(a.data, b.data);
+    }
+
+    #[test]
+    fn flips_move_the_red_mark_to_the_opposite_corner() {
+        let mut cam = SimSource::new(settings(true, true), Arc::default());
+        cam.open().unwrap();
+        let img = decode(&cam.next_frame().unwrap()).unwrap();
+        let [r, g, b] = img.get(157, 117);
+        assert!(r > 200 && g < 60 && b < 60, "{:?}", [r, g, b]);
+        let [r, _, _] = img.get(2, 2);
+        assert!(r < 200);
+    }
+
+    #[test]
+    fn a_fault_fails_frames_and_opening_until_cleared() {
+        let fault = Arc::new(Mutex::new(String::new()));
+        let mut cam = SimSource::new(settings(false, false), Arc::clone(&fault));
+        cam.open().unwrap();
+        *fault.lock().unwrap() = "lens cap".into();
+        assert!(matches!(cam.next_frame(), Err(SourceError::Simulated(m)) if m == "lens cap"));
+        assert!(cam.open().is_err());
+        fault.lock().unwrap().clear();
+        assert!(cam.open().is_ok());
+    }
+}

@@ -1,0 +1,164 @@
+//! The real sensord and camd with the real alarmd on one private bus (DESIGN §9 tier 2): a
+//! simulated PIR edge while armed puts alarmd in `verifying`, it calls `CaptureEvent`, the
+//! event's photos land on camd's disk and reach the (fake) bot as JPEGs of the configured
+//! size. Needs every binary: `cargo build --workspace --bins` first.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use secura_bus::names;
+use secura_bus::proxies::{Alarm1Proxy, Simulator1Proxy};
+use secura_testbed::fakes::{FakeBot, FakePresence};
+use secura_testbed::{Daemon, TestBus, eventually};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+const CONFIG: &str = "\
+[alarm]
+away_after = \"1s\"
+probe_attempts = 1
+verify = \"2s\"
+startup_grace = \"0s\"
+
+[presence]
+probe_timeout = \"200ms\"
+[[presence.devices]]
+name = \"Alice\"
+mac = \"a4:5e:60:00:00:01\"
+
+[sensor]
+backend = \"sim\"
+debounce = \"20ms\"
+warmup = \"0s\"
+
+[camera]
+backend = \"sim\"
+width = 320
+height = 240
+fps = 4
+pre_trigger = \"1s\"
+burst_count = 2
+burst_interval = \"250ms\"
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sensord_motion_while_armed_makes_alarmd_verify_and_capture_with_camd() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let bus = TestBus::start().unwrap();
+        let cfg = bus.dir().join("config.toml");
+        std::fs::write(&cfg, CONFIG).unwrap();
+        let cfg = cfg.to_str().unwrap();
+        let camd_state = bus.dir().join("camd");
+        let _presence = FakePresence::start(&bus).await.unwrap();
+        let bot = FakeBot::start(&bus).await.unwrap();
+        let sensord = Daemon::spawn(
+            &bus,
+            "secura-sensord",
+            &["--config", cfg, "--sim", "-d"],
+            &bus.dir().join("sensord"),
+        )
+        .unwrap();
+        let camd = Daemon::spawn(
+            &bus,
+            "secura-camd",
+            &["--config", cfg, "--sim", "-d"],
+            &camd_state,
+        )
+        .unwrap();
+        for (name, d) in [(names::SENSOR_NAME, &sensord), (names::CAMERA_NAME, &camd)] {
+            if let Err(e) = bus.wait_for_name(name, WAIT).await {
+                panic!("{e}\n{}", d.log());
+            }
+        }
+        let alarmd = Daemon::spawn(
+            &bus,
+            "secura-alarmd",
+            &["--config", cfg, "-d"],
+            &bus.dir().join("alarmd"),
+        )
+        .unwrap();
+        bus.wait_for_name(names::ALARM_NAME, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", alarmd.log()));
+
+        let conn = bus.connect().await.unwrap();
+        let alarm = Alarm1Proxy::builder(&conn)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .unwrap();
+        let state_is = |want: &'static str| {
+            let alarm = alarm.clone();
+            async move { alarm.state().await.unwrap_or_default() == want }
+        };
+        // Nobody answers ARP: alarmd arms itself.
+        assert!(
+            eventually(WAIT, || state_is("armed")).await,
+            "{}",
+            alarmd.log()
+        );
+        // Let camd's ring fill before the trigger.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+
+        let pir = Simulator1Proxy::builder(&conn)
+            .destination(names::SENSOR_NAME)
+            .path(names::SENSOR_PATH)
+            .build()
+            .await
+            .unwrap();
+        pir.motion().await.unwrap();
+        assert!(
+            eventually(WAIT, || state_is("verifying")).await,
+            "{}\n--- sensord ---\n{}",
+            alarmd.log(),
+            sensord.log()
+        );
+
+        // CaptureEvent was called: the event's photos are on camd's disk.
+        let events = camd_state.join("events");
+        let stored = || {
+            std::fs::read_dir(&events)
+                .map(|rd| {
+                    rd.flatten()
+                        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        assert!(
+            eventually(WAIT, || async { stored() >= 3 }).await,
+            "{}\n--- camd ---\n{}",
+            alarmd.log(),
+            camd.log()
+        );
+
+        // Nobody came home within `verify`: the album goes out with camd's photos.
+        assert!(
+            eventually(WAIT, || state_is("armed")).await,
+            "{}",
+            alarmd.log()
+        );
+        assert!(
+            eventually(WAIT, || async {
+                bot.sent().iter().any(|s| !s.photos.is_empty())
+            })
+            .await,
+            "{:?}\n{}",
+            bot.sent(),
+            alarmd.log()
+        );
+        let album = bot
+            .sent()
+            .into_iter()
+            .find(|s| !s.photos.is_empty())
+            .unwrap();
+        assert!(album.photos.len() >= 3, "{} photos", album.photos.len());
+        for photo in &album.photos {
+            let mut d = jpeg_decoder::Decoder::new(photo.as_slice());
+            d.decode().unwrap();
+            let info = d.info().unwrap();
+            assert_eq!((info.width, info.height), (320, 240));
+        }
+    })
+    .await
+    .unwrap();
+}
