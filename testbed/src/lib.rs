@@ -9,6 +9,8 @@ pub mod bus;
 pub mod daemon;
 pub mod fakes;
 pub mod introspect;
+pub mod netns;
+pub mod telegram;
 
 pub use bus::{Overlay, TestBus};
 pub use daemon::{Daemon, bin_path};

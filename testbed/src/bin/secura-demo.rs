@@ -39,7 +39,11 @@ fn print_new(fakes: &Fakes, seen: &mut usize, photos_dir: &PathBuf) -> Result<()
                 std::fs::write(&f, p)?;
                 files.push(f.display().to_string());
             }
-            println!("    [telegram] album of {} photos: {}", s.photos.len(), s.text);
+            println!(
+                "    [telegram] album of {} photos: {}",
+                s.photos.len(),
+                s.text
+            );
             println!("               saved: {}", files.join(", "));
         }
     }
@@ -115,7 +119,11 @@ async fn main() -> Result<()> {
     let a = bus.address();
     say("The system stays up. Try, in another terminal:");
     println!("    export DBUS_SYSTEM_BUS_ADDRESS={a}");
-    println!("    busctl introspect {} {}", names::ALARM_NAME, names::ALARM_PATH);
+    println!(
+        "    busctl introspect {} {}",
+        names::ALARM_NAME,
+        names::ALARM_PATH
+    );
     println!(
         "    busctl call {} {} {} Arm",
         names::ALARM_NAME,

@@ -1,0 +1,325 @@
+//! One update at a time: who sent it (only authorized users in private chats get an answer),
+//! how old it is, and what it asks; commands act through `Alarm1` with the Telegram user as
+//! the actor. Everyone else gets silence and a log line with their id.
+
+use crate::api::{Api, Failure, classify};
+use crate::commands::{Command, Parsed, help, parse};
+use crate::outbox::NewMessage;
+use crate::pairing::Redeem;
+use crate::report::{self, cut};
+use crate::state::Shared;
+use secura_bus::proxies::Alarm1Proxy;
+use secura_bus::types::now_micros;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use teloxide::payloads::{AnswerCallbackQuerySetters, SendPhotoSetters};
+use teloxide::prelude::Requester;
+use teloxide::types::{CallbackQuery, ChatId, InputFile, Message, Update, UpdateKind, User};
+
+/// Largest snapshot sent for `/photo` (Telegram's limit for photos).
+pub const MAX_PHOTO: u64 = 10 << 20;
+
+/// What a command answers.
+#[derive(Debug)]
+enum Reply {
+    Text(String),
+    Photo(Vec<u8>),
+}
+
+/// Handles updates for the poller.
+#[derive(Debug)]
+pub struct Handler {
+    api: Api,
+    shared: Arc<Shared>,
+    alarm: Alarm1Proxy<'static>,
+    username: Option<String>,
+}
+
+fn user_id(u: &User) -> Option<i64> {
+    i64::try_from(u.id.0).ok()
+}
+
+impl Handler {
+    /// A handler for the bot called `username`.
+    pub fn new(
+        api: Api,
+        shared: Arc<Shared>,
+        alarm: Alarm1Proxy<'static>,
+        username: Option<String>,
+    ) -> Handler {
+        Handler {
+            api,
+            shared,
+            alarm,
+            username,
+        }
+    }
+
+    /// Act on one update.
+    pub async fn handle(&self, update: Update) {
+        let update_id = update.id.0;
+        match update.kind {
+            UpdateKind::Message(m) => self.on_message(&m).await,
+            UpdateKind::CallbackQuery(q) => self.on_callback(&q).await,
+            UpdateKind::Error(_) => {
+                tracing::warn!(update_id, "ignored an update that cannot be read")
+            }
+            UpdateKind::ChannelPost(m) | UpdateKind::EditedChannelPost(m) => {
+                tracing::info!(update_id, chat = m.chat.id.0, "ignored a channel post")
+            }
+            _ => tracing::debug!(
+                update_id,
+                "ignored an update of a kind the bot does not use"
+            ),
+        }
+    }
+
+    async fn on_message(&self, m: &Message) {
+        let Some(user) = m.from.as_ref().and_then(user_id) else {
+            tracing::info!(chat = m.chat.id.0, "ignored a message without a sender");
+            return;
+        };
+        if !m.chat.is_private() || m.chat.id.0 != user {
+            tracing::info!(
+                user,
+                chat = m.chat.id.0,
+                "ignored a message outside a private chat"
+            );
+            return;
+        }
+        let authorized = self.shared.users().is_authorized(user);
+        let sent = u64::try_from(m.date.timestamp())
+            .unwrap_or(0)
+            .saturating_mul(1_000_000);
+        let age = now_micros().saturating_sub(sent);
+        let too_old = age > self.shared.settings.max_command_age;
+        let parsed = m.text().map(|t| parse(t, self.username.as_deref()));
+        if !authorized {
+            match parsed {
+                Some(Parsed::Command(Command::Start(Some(code)))) if !too_old => {
+                    self.pair(user, m.from.as_ref(), &code).await
+                }
+                _ => tracing::info!(user, too_old, "ignored a message from an unauthorized user"),
+            }
+            return;
+        }
+        let reply = match parsed {
+            None => Reply::Text("I only understand commands; /help lists them.".into()),
+            Some(Parsed::NotACommand) => {
+                Reply::Text("I only understand commands; /help lists them.".into())
+            }
+            Some(Parsed::Unknown(name)) => Reply::Text(format!(
+                "Unknown command /{name}. /help lists what I understand."
+            )),
+            Some(Parsed::BadArgument(why)) => Reply::Text(why),
+            Some(Parsed::Command(_)) if too_old => Reply::Text(format!(
+                "Not executed: this command was sent {} and commands older than {} are ignored. Send it again if you still want it.",
+                report::ago(now_micros(), sent),
+                humantime::format_duration(std::time::Duration::from_micros(
+                    self.shared.settings.max_command_age
+                )),
+            )),
+            Some(Parsed::Command(c)) => self.execute(user, c).await,
+        };
+        self.send(user, reply).await;
+    }
+
+    async fn on_callback(&self, q: &CallbackQuery) {
+        let Some(user) = user_id(&q.from) else { return };
+        let private = q
+            .message
+            .as_ref()
+            .is_none_or(|m| m.chat().is_private() && m.chat().id.0 == user);
+        if !private || !self.shared.users().is_authorized(user) {
+            tracing::info!(
+                user,
+                "ignored a button press from an unauthorized user or chat"
+            );
+            return;
+        }
+        let command = match q.data.as_deref() {
+            Some("disarm") => Command::Disarm,
+            Some("disable") => Command::Disable,
+            Some("photo") => Command::Photo,
+            _ => {
+                tracing::info!(user, "ignored a button press with unknown data");
+                let _ = self
+                    .api
+                    .bot()
+                    .answer_callback_query(q.id.clone())
+                    .text("Unknown button")
+                    .await;
+                return;
+            }
+        };
+        // A button press carries no time. Telegram refuses to answer a press that is more
+        // than a few seconds old, so answering first is the age check: a press queued while
+        // botd was down is not executed.
+        let answered = self
+            .api
+            .bot()
+            .answer_callback_query(q.id.clone())
+            .text(format!("{}…", command_label(&command)))
+            .await;
+        if let Err(e) = answered {
+            let why = self.api.scrub(&e.to_string());
+            tracing::info!(user, reason = %why, "not executing a button press Telegram will not confirm");
+            if matches!(classify(&e), Failure::Permanent(_)) {
+                let text = "Not executed: that button press is too old. Press it again or send the command.";
+                self.send(user, Reply::Text(text.into())).await;
+            }
+            return;
+        }
+        let reply = self.execute(user, command).await;
+        self.send(user, reply).await;
+    }
+
+    async fn pair(&self, user: i64, from: Option<&User>, code: &str) {
+        let outcome = self.shared.pairing().redeem(user, code, now_micros());
+        if outcome != Redeem::Paired {
+            tracing::info!(user, outcome = ?outcome, "pairing attempt refused");
+            return;
+        }
+        let others = self.shared.users().all();
+        let shared = Arc::clone(&self.shared);
+        let saved =
+            tokio::task::spawn_blocking(move || shared.users().add_paired(user, now_micros()))
+                .await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(user, error = %e, "cannot persist a paired user");
+                self.send(
+                    user,
+                    Reply::Text(
+                        "Pairing failed on the device (see its log); ask for a new code.".into(),
+                    ),
+                )
+                .await;
+                return;
+            }
+            Err(e) => {
+                tracing::error!(user, error = %e, "pairing task failed");
+                return;
+            }
+        }
+        self.shared.refresh_counts();
+        tracing::info!(user, "paired a new Telegram user");
+        self.send(
+            user,
+            Reply::Text(format!(
+                "Paired. You will get alerts and notices from now on.\n\n{}",
+                help()
+            )),
+        )
+        .await;
+        let who = from.map_or_else(|| format!("user {user}"), describe);
+        if !others.is_empty() {
+            let text = format!("New Telegram user paired: {who}.");
+            if let Err(e) = self
+                .shared
+                .enqueue(NewMessage::Text(text), Some(others))
+                .await
+            {
+                tracing::warn!(error = %e, "cannot tell the other users about the new pairing");
+            }
+        }
+    }
+
+    async fn execute(&self, user: i64, c: Command) -> Reply {
+        let actor = format!("telegram:{user}");
+        tracing::info!(user, command = ?c, "command");
+        let change = |cmd: secura_bus::types::Command| async move {
+            match self.alarm.command_as(cmd.as_str(), &actor).await {
+                Ok(()) => match self.alarm.state().await {
+                    Ok(s) => Reply::Text(format!("Done: {} → the system is {s}.", cmd.as_str())),
+                    Err(_) => Reply::Text(format!("Done: {}.", cmd.as_str())),
+                },
+                Err(e) => Reply::Text(bus_failure(e)),
+            }
+        };
+        match c {
+            Command::Arm => change(secura_bus::types::Command::Arm).await,
+            Command::Disarm => change(secura_bus::types::Command::Disarm).await,
+            Command::Enable => change(secura_bus::types::Command::Enable).await,
+            Command::Disable => change(secura_bus::types::Command::Disable).await,
+            Command::Status => match report::read_view(&self.alarm).await {
+                Ok(v) => Reply::Text(report::status_text(
+                    &v,
+                    self.shared.status().outbox,
+                    now_micros(),
+                )),
+                Err(e) => Reply::Text(bus_failure(e)),
+            },
+            Command::Who => match self.alarm.devices().await {
+                Ok(d) => Reply::Text(report::who_text(&d, now_micros())),
+                Err(e) => Reply::Text(bus_failure(e)),
+            },
+            Command::History(n) => match self.alarm.history(n).await {
+                Ok(h) => Reply::Text(report::history_text(&h)),
+                Err(e) => Reply::Text(bus_failure(e)),
+            },
+            Command::Photo => match self.alarm.snapshot().await {
+                Ok(fd) => match secura_bus::fd::read_all(&fd.as_fd(), MAX_PHOTO) {
+                    Ok(bytes) if !bytes.is_empty() => Reply::Photo(bytes),
+                    Ok(_) => Reply::Text("The camera returned an empty photo.".into()),
+                    Err(e) => Reply::Text(format!("Cannot read the photo: {e}")),
+                },
+                Err(e) => Reply::Text(bus_failure(e)),
+            },
+            Command::Help => Reply::Text(help()),
+            Command::Start(_) => {
+                Reply::Text("You are already paired. /help lists what I understand.".into())
+            }
+        }
+    }
+
+    async fn send(&self, user: i64, reply: Reply) {
+        let bot = self.api.bot();
+        let result = match reply {
+            Reply::Text(t) => bot.send_message(ChatId(user), cut(t)).await.map(drop),
+            Reply::Photo(bytes) => bot
+                .send_photo(
+                    ChatId(user),
+                    InputFile::memory(bytes).file_name("snapshot.jpg"),
+                )
+                .caption(format!("Photo taken {}", report::when(now_micros())))
+                .await
+                .map(drop),
+        };
+        if let Err(e) = result {
+            tracing::warn!(user, error = %self.api.scrub(&e.to_string()), "cannot send a reply");
+        }
+    }
+}
+
+fn command_label(c: &Command) -> &'static str {
+    match c {
+        Command::Disarm => "Disarming",
+        Command::Disable => "Disabling",
+        Command::Photo => "Taking a photo",
+        _ => "Working",
+    }
+}
+
+fn describe(u: &User) -> String {
+    let mut s = u.full_name().chars().take(64).collect::<String>();
+    if let Some(name) = &u.username {
+        s.push_str(&format!(
+            " (@{})",
+            name.chars().take(64).collect::<String>()
+        ));
+    }
+    s.push_str(&format!(", id {}", u.id.0));
+    s
+}
+
+/// A bus failure in words for the user.
+fn bus_failure(e: zbus::Error) -> String {
+    match secura_bus::Error::from(e) {
+        secura_bus::Error::ZBus(z) => {
+            format!("alarmd cannot be reached right now ({z}). Try again later.")
+        }
+        other => format!("alarmd refused: {}", other.message()),
+    }
+}

@@ -1,0 +1,220 @@
+//! The sender: delivers the outbox in order, one message to every recipient before the next,
+//! recording each confirmed part before sending the following one, so nothing confirmed is
+//! sent again after a crash. Failures back off with jitter; a 429 waits its `retry_after`.
+
+use super::entry::{Body, album_groups};
+use super::store::Pending;
+use crate::api::{Api, Backoff, Failure, classify, jitter};
+use crate::error::BotError;
+use crate::state::Shared;
+use std::sync::Arc;
+use std::time::Duration;
+use teloxide::payloads::{SendMessageSetters, SendPhotoSetters};
+use teloxide::prelude::Requester;
+use teloxide::types::{
+    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto,
+};
+
+/// Callback data of the alert buttons.
+pub const BUTTONS: [(&str, &str); 3] = [
+    ("Disarm", "disarm"),
+    ("Disable", "disable"),
+    ("Photo", "photo"),
+];
+
+/// How often the outbox is checked for expired messages while idle.
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+
+/// The inline keyboard under an alert.
+pub fn alert_buttons() -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([BUTTONS
+        .iter()
+        .map(|(label, data)| InlineKeyboardButton::callback(*label, *data))
+        .collect::<Vec<_>>()])
+}
+
+/// Run until the task is dropped.
+pub async fn run(api: Api, shared: Arc<Shared>) {
+    let mut backoff = Backoff::default();
+    loop {
+        expire(&shared).await;
+        let head = shared.outbox().head();
+        let Some(id) = head else {
+            let _ = tokio::time::timeout(IDLE_CHECK, shared.wake.notified()).await;
+            continue;
+        };
+        let loaded = blocking(&shared, move |s| s.outbox().load(id)).await;
+        let pending = match loaded {
+            Ok(Some(p)) => p,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(id, error = %e, "removing an outbox entry that cannot be read");
+                let _ = blocking(&shared, move |s| s.outbox().remove(id)).await;
+                shared.refresh_counts();
+                continue;
+            }
+        };
+        match deliver(&api, &shared, pending).await {
+            Ok(()) => {
+                backoff.reset();
+                if let Err(e) = blocking(&shared, move |s| s.outbox().remove(id)).await {
+                    tracing::error!(id, error = %e, "cannot remove a delivered message");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                let now = secura_bus::types::now_micros();
+                shared.update_status(|s| s.last_delivery = now);
+                shared.refresh_counts();
+                tracing::debug!(id, "delivered");
+            }
+            Err(DeliveryError::Retry { after, why }) => {
+                let delay = match after {
+                    Some(d) => d + jitter(Duration::ZERO, d / 10 + Duration::from_millis(100)),
+                    None => backoff.next_delay(),
+                };
+                tracing::warn!(id, reason = %api.scrub(&why), retry_in = ?delay, "delivery failed; will retry");
+                tokio::time::sleep(delay).await;
+            }
+            Err(DeliveryError::Disk(e)) => {
+                tracing::error!(id, error = %e, "cannot record delivery progress");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}
+
+async fn expire(shared: &Arc<Shared>) {
+    let now = secura_bus::types::now_micros();
+    let dropped = blocking(shared, move |s| s.outbox().expire(now)).await;
+    match dropped {
+        Ok(d) if !d.is_empty() => {
+            let notice = shared.drop_notice(&d);
+            if let Err(e) = shared.enqueue(super::NewMessage::Text(notice), None).await {
+                tracing::warn!(error = %e, "cannot queue the notice about dropped messages");
+            }
+            shared.refresh_counts();
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot expire old outbox messages"),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    f: impl FnOnce(&Shared) -> Result<T, BotError> + Send + 'static,
+) -> Result<T, BotError> {
+    let s = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || f(&s))
+        .await
+        .map_err(|e| BotError::Invalid(format!("outbox task failed: {e}")))?
+}
+
+enum DeliveryError {
+    Retry {
+        after: Option<Duration>,
+        why: String,
+    },
+    Disk(BotError),
+}
+
+async fn deliver(api: &Api, shared: &Arc<Shared>, mut p: Pending) -> Result<(), DeliveryError> {
+    let parts = p.meta.parts();
+    let id = p.meta.id;
+    for user in p.meta.recipients.clone() {
+        let mut done = p.progress.get(&user).copied().unwrap_or(0);
+        if done < parts && !shared.users().is_authorized(user) {
+            // Removed from allowed_users since the message was queued.
+            tracing::info!(
+                id,
+                user,
+                "not delivering to a user who is no longer authorized"
+            );
+            done = parts;
+        }
+        while done < parts {
+            match send_part(api, user, &p, done).await {
+                Ok(()) => {
+                    shared.update_status(|s| s.connected = true);
+                    done += 1;
+                }
+                Err(e) => match classify(&e) {
+                    Failure::Retry {
+                        after,
+                        reachable,
+                        why,
+                    } => {
+                        shared.update_status(|s| s.connected = reachable);
+                        return Err(DeliveryError::Retry { after, why });
+                    }
+                    Failure::Permanent(why) => {
+                        shared.update_status(|s| s.connected = true);
+                        tracing::warn!(id, user, reason = %why, "Telegram refused the message for this user; giving up on it");
+                        done = parts;
+                    }
+                },
+            }
+            p.progress.insert(user, done);
+            let progress = p.progress.clone();
+            blocking(shared, move |s| s.outbox().record(id, &progress))
+                .await
+                .map_err(DeliveryError::Disk)?;
+        }
+    }
+    Ok(())
+}
+
+async fn send_part(
+    api: &Api,
+    user: i64,
+    p: &Pending,
+    part: u32,
+) -> Result<(), teloxide::RequestError> {
+    let bot = api.bot();
+    let chat = ChatId(user);
+    match &p.meta.body {
+        Body::Text { text } => {
+            bot.send_message(chat, text.as_str()).await?;
+        }
+        Body::Album { caption, .. } if p.photos.len() <= 1 => {
+            let photo = p.photos.first().cloned().unwrap_or_default();
+            bot.send_photo(
+                chat,
+                InputFile::memory(photo).file_name(format!("{}-1.jpg", p.meta.id)),
+            )
+            .caption(caption.as_str())
+            .reply_markup(alert_buttons())
+            .await?;
+        }
+        Body::Album { caption, .. } => {
+            let groups = album_groups(p.photos.len());
+            let index = usize::try_from(part).unwrap_or(usize::MAX);
+            match groups.get(index) {
+                Some(range) => {
+                    let media: Vec<InputMedia> = p
+                        .photos
+                        .get(range.clone())
+                        .unwrap_or_default()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, bytes)| {
+                            let n = range.start + i + 1;
+                            let file = InputFile::memory(bytes.clone())
+                                .file_name(format!("{}-{n}.jpg", p.meta.id));
+                            let mut m = InputMediaPhoto::new(file);
+                            if n == 1 {
+                                m = m.caption(caption.as_str());
+                            }
+                            InputMedia::Photo(m)
+                        })
+                        .collect();
+                    bot.send_media_group(chat, media).await?;
+                }
+                None => {
+                    bot.send_message(chat, "What now? (alert above)")
+                        .reply_markup(alert_buttons())
+                        .await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

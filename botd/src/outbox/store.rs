@@ -1,0 +1,323 @@
+//! The durable outbox (DESIGN §7): one file per message in `<state>/outbox/`, written and
+//! fsynced before its id is returned, progress per recipient beside it, removed once every
+//! recipient has it. Entries too old or beyond the byte budget are dropped, oldest first.
+
+use super::entry::{self, Body, Meta};
+use crate::atomic::{sync_dir, write_atomic};
+use crate::error::BotError;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The outbox directory under the state directory.
+pub const DIR: &str = "outbox";
+const NEXT_ID: &str = "next-id";
+
+/// A message handed to the outbox.
+#[derive(Debug, Clone)]
+pub enum NewMessage {
+    /// `Notify(text)`.
+    Text(String),
+    /// `Alert(caption, photos)`.
+    Album {
+        /// The caption.
+        caption: String,
+        /// JPEG bytes of each photo.
+        photos: Vec<Vec<u8>>,
+    },
+}
+
+/// A message that left the outbox without being delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Its outbox id.
+    pub id: u64,
+    /// When it was queued.
+    pub created: u64,
+    /// Why it was dropped.
+    pub reason: &'static str,
+}
+
+/// A message loaded for delivery.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Its metadata.
+    pub meta: Meta,
+    /// Its photos.
+    pub photos: Vec<Vec<u8>>,
+    /// Parts already confirmed, per recipient.
+    pub progress: HashMap<i64, u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Info {
+    created: u64,
+    size: u64,
+}
+
+/// The outbox on disk and its index in memory.
+#[derive(Debug)]
+pub struct Outbox {
+    dir: PathBuf,
+    index: BTreeMap<u64, Info>,
+    next_id: u64,
+    bytes: u64,
+    max_age: u64,
+    max_bytes: u64,
+}
+
+fn msg_name(id: u64) -> String {
+    format!("{id:020}.msg")
+}
+fn sent_name(id: u64) -> String {
+    format!("{id:020}.sent")
+}
+
+impl Outbox {
+    /// Open (creating) the outbox in `state_dir`, with entries older than `max_age` µs or
+    /// beyond `max_bytes` to be dropped. Damaged entries are removed with an error in the log.
+    pub fn open(state_dir: &Path, max_age: u64, max_bytes: u64) -> Result<Outbox, BotError> {
+        let dir = state_dir.join(DIR);
+        std::fs::create_dir_all(&dir).map_err(BotError::io("creating the outbox", &dir))?;
+        let mut ob = Outbox {
+            dir,
+            index: BTreeMap::new(),
+            next_id: 1,
+            bytes: 0,
+            max_age,
+            max_bytes,
+        };
+        let listing =
+            std::fs::read_dir(&ob.dir).map_err(BotError::io("listing the outbox", &ob.dir))?;
+        let mut sent_files = Vec::new();
+        for item in listing {
+            let item = item.map_err(BotError::io("listing the outbox", &ob.dir))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            let path = item.path();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                // A write that never completed: its id was never returned.
+                let _ = std::fs::remove_file(&path);
+            } else if let Some(id) = name
+                .strip_suffix(".msg")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                match read_meta(&path) {
+                    Ok((meta, size)) if meta.id == id => {
+                        ob.bytes += size;
+                        ob.index.insert(
+                            id,
+                            Info {
+                                created: meta.created,
+                                size,
+                            },
+                        );
+                    }
+                    Ok(_) => ob.discard(&path, "its id does not match its name"),
+                    Err(e) => ob.discard(&path, &e),
+                }
+            } else if let Some(id) = name
+                .strip_suffix(".sent")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                sent_files.push((id, path));
+            }
+        }
+        for (id, path) in sent_files {
+            if !ob.index.contains_key(&id) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        let stored = std::fs::read_to_string(ob.dir.join(NEXT_ID))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(1);
+        let after_last = ob
+            .index
+            .keys()
+            .next_back()
+            .map_or(1, |id| id.saturating_add(1));
+        ob.next_id = stored.max(after_last).max(1);
+        Ok(ob)
+    }
+
+    fn discard(&self, path: &Path, why: &str) {
+        tracing::error!(file = %path.display(), reason = why, "removing a damaged outbox entry");
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The oldest message's id.
+    pub fn head(&self) -> Option<u64> {
+        self.index.keys().next().copied()
+    }
+
+    /// Write `msg` for `recipients` durably and return its id, with what had to be dropped to
+    /// make room. A message that alone is over the budget is refused.
+    pub fn enqueue(
+        &mut self,
+        msg: NewMessage,
+        recipients: Vec<i64>,
+        now: u64,
+    ) -> Result<(u64, Vec<Dropped>), BotError> {
+        let id = self.next_id;
+        let (body, photos) = match msg {
+            NewMessage::Text(text) => (Body::Text { text }, Vec::new()),
+            NewMessage::Album { caption, photos } => {
+                let photo_lens = photos.iter().map(|p| p.len() as u64).collect();
+                (
+                    Body::Album {
+                        caption,
+                        photo_lens,
+                    },
+                    photos,
+                )
+            }
+        };
+        let meta = Meta {
+            id,
+            created: now,
+            body,
+            recipients,
+        };
+        let bytes = entry::encode(&meta, &photos).map_err(BotError::Invalid)?;
+        let size = bytes.len() as u64;
+        if size > self.max_bytes {
+            return Err(BotError::Full(format!(
+                "a message of {size} bytes is larger than outbox_max_bytes ({} bytes)",
+                self.max_bytes
+            )));
+        }
+        let mut dropped = Vec::new();
+        while self.bytes + size > self.max_bytes {
+            let Some((old, info)) = self.index.first_key_value().map(|(k, v)| (*k, *v)) else {
+                break;
+            };
+            self.remove(old)?;
+            dropped.push(Dropped {
+                id: old,
+                created: info.created,
+                reason: "outbox_max_bytes",
+            });
+        }
+        let path = self.dir.join(msg_name(id));
+        write_atomic(&path, &bytes).map_err(BotError::io("writing the outbox entry", &path))?;
+        self.next_id = id.saturating_add(1);
+        let next = self.dir.join(NEXT_ID);
+        write_atomic(&next, self.next_id.to_string().as_bytes())
+            .map_err(BotError::io("writing the outbox counter", &next))?;
+        self.index.insert(id, Info { created: now, size });
+        self.bytes += size;
+        Ok((id, dropped))
+    }
+
+    /// Load message `id` with its progress; `None` if it has left the outbox meanwhile.
+    pub fn load(&self, id: u64) -> Result<Option<Pending>, BotError> {
+        if !self.index.contains_key(&id) {
+            return Ok(None);
+        }
+        let path = self.dir.join(msg_name(id));
+        let bytes =
+            std::fs::read(&path).map_err(BotError::io("reading the outbox entry", &path))?;
+        let (meta, photos) = entry::decode(&bytes).map_err(|message| BotError::Corrupt {
+            path: path.clone(),
+            message,
+        })?;
+        let sent = self.dir.join(sent_name(id));
+        let progress = match std::fs::read(&sent) {
+            Ok(b) => entry::decode_progress(&b)
+                .map_err(|message| BotError::Corrupt {
+                    path: sent.clone(),
+                    message,
+                })?
+                .into_iter()
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => return Err(BotError::io("reading outbox progress", &sent)(e)),
+        };
+        Ok(Some(Pending {
+            meta,
+            photos,
+            progress,
+        }))
+    }
+
+    /// Record durably that `user` has been sent `parts` parts of message `id`.
+    pub fn record(&mut self, id: u64, progress: &HashMap<i64, u32>) -> Result<(), BotError> {
+        if !self.index.contains_key(&id) {
+            return Ok(());
+        }
+        let mut list: Vec<(i64, u32)> = progress.iter().map(|(u, p)| (*u, *p)).collect();
+        list.sort_unstable();
+        let bytes = entry::encode_progress(&list).map_err(BotError::Invalid)?;
+        let path = self.dir.join(sent_name(id));
+        write_atomic(&path, &bytes).map_err(BotError::io("writing outbox progress", &path))
+    }
+
+    /// Remove message `id` (delivered, given up, or dropped).
+    pub fn remove(&mut self, id: u64) -> Result<(), BotError> {
+        let Some(info) = self.index.remove(&id) else {
+            return Ok(());
+        };
+        self.bytes = self.bytes.saturating_sub(info.size);
+        let path = self.dir.join(msg_name(id));
+        std::fs::remove_file(&path).map_err(BotError::io("removing the outbox entry", &path))?;
+        let _ = std::fs::remove_file(self.dir.join(sent_name(id)));
+        sync_dir(&self.dir).map_err(BotError::io("syncing the outbox", &self.dir))
+    }
+
+    /// Drop every message queued more than `outbox_max_age` before `now`.
+    pub fn expire(&mut self, now: u64) -> Result<Vec<Dropped>, BotError> {
+        let old: Vec<(u64, Info)> = self
+            .index
+            .iter()
+            .filter(|(_, i)| now.saturating_sub(i.created) > self.max_age)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        let mut dropped = Vec::new();
+        for (id, info) in old {
+            self.remove(id)?;
+            dropped.push(Dropped {
+                id,
+                created: info.created,
+                reason: "outbox_max_age",
+            });
+        }
+        Ok(dropped)
+    }
+}
+
+/// Read only the metadata of an entry file and check its length; returns the size.
+fn read_meta(path: &Path) -> Result<(Meta, u64), String> {
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = f.metadata().map_err(|e| e.to_string())?.len();
+    let mut prefix = Vec::new();
+    let cap = entry::MAX_META + entry::MAGIC.len() as u64 + 4;
+    (&mut f)
+        .take(cap)
+        .read_to_end(&mut prefix)
+        .map_err(|e| e.to_string())?;
+    let (meta, photos_at) = entry::decode_meta(&prefix)?;
+    if entry::expected_len(&meta, photos_at) != Some(size) {
+        return Err(format!(
+            "the file has {size} bytes, not what its metadata promises"
+        ));
+    }
+    Ok((meta, size))
+}
+
+#[cfg(test)]
+mod tests;

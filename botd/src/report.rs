@@ -1,0 +1,219 @@
+//! The texts of `/status`, `/who` and `/history`, built from what alarmd publishes. Pure
+//! functions of the data and the time, so they are tested without a bus.
+
+use secura_bus::proxies::Alarm1Proxy;
+use secura_bus::{AlarmDevice, HistoryEntry};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Telegram refuses texts longer than this (in UTF-16 units; characters are a safe bound
+/// below it once cut at 4000).
+pub const MAX_TEXT: usize = 4000;
+
+/// What alarmd publishes about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlarmView {
+    /// `State`.
+    pub state: String,
+    /// `LastChange`.
+    pub last_change: u64,
+    /// `LastReason`.
+    pub last_reason: String,
+    /// `Home`.
+    pub home: bool,
+    /// `Devices`.
+    pub devices: Vec<AlarmDevice>,
+    /// `Troubles`.
+    pub troubles: Vec<String>,
+}
+
+/// Read every property `/status` shows.
+pub async fn read_view(alarm: &Alarm1Proxy<'_>) -> zbus::Result<AlarmView> {
+    Ok(AlarmView {
+        state: alarm.state().await?,
+        last_change: alarm.last_change().await?,
+        last_reason: alarm.last_reason().await?,
+        home: alarm.home().await?,
+        devices: alarm.devices().await?,
+        troubles: alarm.troubles().await?,
+    })
+}
+
+/// A time as `2026-11-24 03:12:00 UTC`, or "never" for 0.
+pub fn when(t: u64) -> String {
+    if t == 0 {
+        return "never".into();
+    }
+    use std::fmt::Write;
+    let at = UNIX_EPOCH + Duration::from_micros(t);
+    let mut out = String::new();
+    // humantime refuses years past 9999 with a formatting error, which `to_string` would
+    // turn into a panic.
+    if write!(out, "{}", humantime::format_rfc3339_seconds(at)).is_err() {
+        return format!("{t} µs after 1970");
+    }
+    out.replace('T', " ").replace('Z', " UTC")
+}
+
+/// How long before `now` the time `t` was, as "5m ago", or "never".
+pub fn ago(now: u64, t: u64) -> String {
+    if t == 0 {
+        return "never".into();
+    }
+    let secs = now.saturating_sub(t) / 1_000_000;
+    let rounded = match secs {
+        s if s >= 86_400 => s - s % 3600,
+        s if s >= 3600 => s - s % 60,
+        s => s,
+    };
+    format!(
+        "{} ago",
+        humantime::format_duration(Duration::from_secs(rounded))
+    )
+    .replace("0s ago", "just now")
+}
+
+/// The `/status` text.
+pub fn status_text(v: &AlarmView, outbox: u32, now: u64) -> String {
+    let mut s = format!("State: {}", v.state);
+    if v.last_change != 0 {
+        s.push_str(&format!(
+            " since {} ({})",
+            when(v.last_change),
+            ago(now, v.last_change)
+        ));
+    }
+    s.push('\n');
+    if !v.last_reason.is_empty() {
+        s.push_str(&format!("Why: {}\n", v.last_reason));
+    }
+    s.push_str(if v.home {
+        "Someone is home.\n"
+    } else {
+        "Nobody is home.\n"
+    });
+    s.push_str(&who_lines(&v.devices, now));
+    if v.troubles.is_empty() {
+        s.push_str("No troubles.\n");
+    } else {
+        s.push_str("Troubles:\n");
+        for t in &v.troubles {
+            s.push_str(&format!("• {t}\n"));
+        }
+    }
+    s.push_str(&format!("Outbox: {outbox} waiting\n"));
+    cut(s)
+}
+
+/// The `/who` text.
+pub fn who_text(devices: &[AlarmDevice], now: u64) -> String {
+    if devices.is_empty() {
+        return "No devices are configured ([[presence.devices]] in the configuration).".into();
+    }
+    cut(who_lines(devices, now))
+}
+
+fn who_lines(devices: &[AlarmDevice], now: u64) -> String {
+    let mut s = String::new();
+    for d in devices {
+        let here = if d.present { "home" } else { "away" };
+        s.push_str(&format!(
+            "• {}: {here}, last seen {}\n",
+            d.name,
+            ago(now, d.last_seen)
+        ));
+    }
+    s
+}
+
+/// The `/history` text.
+pub fn history_text(entries: &[HistoryEntry]) -> String {
+    if entries.is_empty() {
+        return "No events recorded yet.".into();
+    }
+    let mut s = String::new();
+    for e in entries {
+        s.push_str(&format!(
+            "{} {}: {} ({})\n",
+            when(e.at),
+            e.kind,
+            e.text,
+            e.actor
+        ));
+    }
+    cut(s)
+}
+
+/// Cut a text to what one Telegram message holds.
+pub fn cut(s: String) -> String {
+    if s.chars().count() <= MAX_TEXT {
+        return s;
+    }
+    let mut out: String = s.chars().take(MAX_TEXT - 2).collect();
+    out.push_str(" …");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000;
+    const NOW: u64 = 1_764_000_000 * S;
+
+    fn alice(present: bool) -> AlarmDevice {
+        AlarmDevice {
+            name: "Alice".into(),
+            mac: "aa:bb:cc:dd:ee:ff".into(),
+            present,
+            last_seen: NOW - 300 * S,
+        }
+    }
+
+    #[test]
+    fn status_says_state_since_why_who_troubles_and_outbox() {
+        let v = AlarmView {
+            state: "armed".into(),
+            last_change: NOW - 600 * S,
+            last_reason: "nobody seen for 10m".into(),
+            home: false,
+            devices: vec![alice(false)],
+            troubles: vec!["camd is not running".into()],
+        };
+        let t = status_text(&v, 3, NOW);
+        assert!(
+            t.contains("State: armed since 2025-11-24 15:50:00 UTC (10m ago)"),
+            "{t}"
+        );
+        assert!(t.contains("Why: nobody seen for 10m"), "{t}");
+        assert!(t.contains("Alice: away, last seen 5m ago"), "{t}");
+        assert!(t.contains("camd is not running"), "{t}");
+        assert!(t.contains("Outbox: 3 waiting"), "{t}");
+    }
+
+    #[test]
+    fn never_seen_devices_and_empty_history_read_well() {
+        let mut d = alice(true);
+        d.last_seen = 0;
+        assert!(who_text(&[d], NOW).contains("home, last seen never"));
+        assert_eq!(history_text(&[]), "No events recorded yet.");
+    }
+
+    #[test]
+    fn absurd_times_are_shown_not_panicked_on() {
+        assert_eq!(when(u64::MAX), "18446744073709551615 µs after 1970");
+        assert_eq!(ago(1, u64::MAX), "just now");
+    }
+
+    #[test]
+    fn long_texts_are_cut_to_one_message() {
+        let entries: Vec<HistoryEntry> = (0..500)
+            .map(|i| HistoryEntry {
+                at: NOW,
+                kind: "state".into(),
+                text: format!("event {i} {}", "x".repeat(50)),
+                actor: "system".into(),
+            })
+            .collect();
+        assert!(history_text(&entries).chars().count() <= MAX_TEXT);
+    }
+}
