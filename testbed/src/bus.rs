@@ -53,7 +53,8 @@ impl TestBus {
                     .context("the test's user has no name")?;
                 format!(
                     "<policy user=\"{user}\">\n    <allow own_prefix=\"org.securapicam\"/>\n    \
-                     <allow send_destination_prefix=\"org.securapicam\"/>\n  </policy>"
+                     <allow send_destination_prefix=\"org.securapicam\"/>\n    \
+                     <allow send_type=\"signal\"/>\n  </policy>"
                 )
             }
             Overlay::PolicyOnly => String::new(),

@@ -91,6 +91,46 @@ impl Daemon {
         Ok(d)
     }
 
+    /// As [`Daemon::spawn`], but run as `user` (its group and supplementary groups) through
+    /// `setpriv`, as its systemd unit would; root only. `--allow-root` is not added.
+    pub fn spawn_as(
+        bus: &TestBus,
+        name: &str,
+        user: &str,
+        args: &[&str],
+        state_dir: &Path,
+    ) -> Result<Daemon> {
+        std::fs::create_dir_all(state_dir)?;
+        let owner =
+            nix::unistd::User::from_name(user)?.with_context(|| format!("no user {user}"))?;
+        nix::unistd::chown(state_dir, Some(owner.uid), Some(owner.gid))?;
+        let mut wrapped: Vec<String> = ["--reuid", user, "--regid", user, "--init-groups", "--"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        wrapped.push(bin_path(name)?.display().to_string());
+        wrapped.extend(args.iter().map(|s| s.to_string()));
+        let mut d = Daemon {
+            name: name.to_string(),
+            child: None,
+            log: bus.dir().join(format!("{name}.log")),
+            program: PathBuf::from("setpriv"),
+            args: wrapped,
+            envs: vec![
+                (
+                    "DBUS_SYSTEM_BUS_ADDRESS".to_string(),
+                    bus.address().to_string(),
+                ),
+                (
+                    "STATE_DIRECTORY".to_string(),
+                    state_dir.display().to_string(),
+                ),
+            ],
+        };
+        d.start()?;
+        Ok(d)
+    }
+
     fn start(&mut self) -> Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)

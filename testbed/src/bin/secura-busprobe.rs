@@ -12,9 +12,7 @@ async fn run(what: &str, arg: Option<&str>) -> zbus::Result<bool> {
             let name = arg.unwrap_or(names::ALARM_NAME);
             match conn.request_name(name).await {
                 Ok(()) => Ok(true),
-                Err(zbus::Error::MethodError(n, _, _)) if n.as_str().ends_with("AccessDenied") => {
-                    Ok(false)
-                }
+                Err(e) if e.to_string().contains("AccessDenied") => Ok(false),
                 Err(e) => Err(e),
             }
         }

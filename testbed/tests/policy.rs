@@ -1,0 +1,461 @@
+//! The D-Bus policy matrix of DESIGN §4, checked cell by cell with real calls (root only, as
+//! CI runs): the users come from the project's sysusers.d file, each daemon runs as its own
+//! user on a bus with the system bus's semantics and only the project's policy, and every
+//! caller of the matrix makes every call.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use futures_util::StreamExt;
+use secura_bus::names::*;
+use secura_testbed::bus::repo_root;
+use secura_testbed::telegram::{SIM_TOKEN, StandIn};
+use secura_testbed::{Daemon, Overlay, TestBus, bin_path, eventually};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const ALICE: &str = "a4:5e:60:00:00:01";
+const OPERATOR: &str = "secura-op";
+const WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Alarmd,
+    Botd,
+    Root,
+    Operator,
+    Other,
+}
+
+impl Caller {
+    fn user(self) -> Option<&'static str> {
+        match self {
+            Caller::Alarmd => Some("secura-alarmd"),
+            Caller::Botd => Some("secura-botd"),
+            Caller::Root => None,
+            Caller::Operator => Some(OPERATOR),
+            Caller::Other => Some("nobody"),
+        }
+    }
+}
+
+const ALL: [Caller; 5] = [
+    Caller::Alarmd,
+    Caller::Botd,
+    Caller::Root,
+    Caller::Operator,
+    Caller::Other,
+];
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+/// Create the project's users the way the package does, plus an operator in group `secura`.
+fn ensure_users() {
+    let conf = repo_root().join("systemd/sysusers.d/secura-pi-cam.conf");
+    let out = run(Command::new("systemd-sysusers").arg(&conf));
+    assert!(out.status.success(), "systemd-sysusers: {out:?}");
+    if nix::unistd::User::from_name(OPERATOR).unwrap().is_none() {
+        let out = run(Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--groups",
+            "secura",
+            OPERATOR,
+        ]));
+        assert!(out.status.success(), "useradd: {out:?}");
+    }
+}
+
+/// `busctl --address=… ARGS` as `caller`.
+fn busctl_as(bus: &TestBus, caller: Caller, args: &[&str]) -> Output {
+    let address = format!("--address={}", bus.address());
+    match caller.user() {
+        None => run(Command::new("busctl").arg(&address).args(args)),
+        Some(user) => {
+            let u = nix::unistd::User::from_name(user).unwrap().unwrap();
+            run(Command::new("setpriv")
+                .arg(format!("--reuid={}", u.uid))
+                .arg(format!("--regid={}", u.gid))
+                .arg("--init-groups")
+                .arg("busctl")
+                .arg(&address)
+                .args(args))
+        }
+    }
+}
+
+fn denied(out: &Output) -> bool {
+    let err = String::from_utf8_lossy(&out.stderr);
+    !out.status.success() && (err.contains("Access denied") || err.contains("AccessDenied"))
+}
+
+struct System {
+    bus: TestBus,
+    _daemons: Vec<Daemon>,
+    _stand_in: StandIn,
+}
+
+async fn start_system() -> System {
+    let bus = TestBus::start_with(Overlay::PolicyOnly).unwrap();
+    let stand_in = StandIn::start(SIM_TOKEN).await.unwrap();
+    let cfg = bus.dir().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[alarm]\nexit_delay = \"0s\"\nstartup_grace = \"60s\"\n\
+             [presence]\nlan_interface = \"lo\"\nprobe_timeout = \"200ms\"\n\
+             [[presence.devices]]\nname = \"Alice\"\nmac = \"{ALICE}\"\n\
+             [sensor]\nbackend = \"sim\"\nwarmup = \"0s\"\n\
+             [camera]\nbackend = \"sim\"\nwidth = 320\nheight = 240\npre_trigger = \"1s\"\n\
+             burst_count = 1\n\
+             [telegram]\nallowed_users = [1001]\napi_url = \"{}\"\n",
+            stand_in.url()
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap().to_string();
+    let mut daemons = Vec::new();
+    for (daemon, name) in [
+        ("sniffer", PRESENCE_NAME),
+        ("sensord", SENSOR_NAME),
+        ("camd", CAMERA_NAME),
+        ("botd", BOT_NAME),
+        ("alarmd", ALARM_NAME),
+    ] {
+        let d = Daemon::spawn_as(
+            &bus,
+            &format!("secura-{daemon}"),
+            &format!("secura-{daemon}"),
+            &["--config", &cfg, "--sim", "-d"],
+            &bus.dir().join(daemon),
+        )
+        .unwrap();
+        bus.wait_for_name(name, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+        daemons.push(d);
+    }
+    System {
+        bus,
+        _daemons: daemons,
+        _stand_in: stand_in,
+    }
+}
+
+fn skip_unless_root() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: the policy matrix needs root (users, setpriv), as CI runs it");
+        return true;
+    }
+    if bin_path("secura-busprobe").is_err() {
+        eprintln!("skipped: build the binaries first (cargo build --workspace --bins)");
+        return true;
+    }
+    false
+}
+
+/// One method call of the matrix and who may make it.
+struct Cell {
+    what: &'static str,
+    args: Vec<&'static str>,
+    allowed: &'static [Caller],
+}
+
+fn call(
+    name: &'static str,
+    path: &'static str,
+    iface: &'static str,
+    rest: &[&'static str],
+) -> Vec<&'static str> {
+    let mut v = vec!["call", name, path, iface];
+    v.extend_from_slice(rest);
+    v
+}
+
+fn cells() -> Vec<Cell> {
+    use Caller::*;
+    let alarm = |rest: &[&'static str]| call(ALARM_NAME, ALARM_PATH, ALARM_IFACE, rest);
+    let props = |name, path, iface| {
+        vec![
+            "call",
+            name,
+            path,
+            "org.freedesktop.DBus.Properties",
+            "GetAll",
+            "s",
+            iface,
+        ]
+    };
+    let cam = |rest: &[&'static str]| call(CAMERA_NAME, CAMERA_PATH, CAMERA_IFACE, rest);
+    let bot = |rest: &[&'static str]| call(BOT_NAME, BOT_PATH, BOT_IFACE, rest);
+    let controllers: &[Caller] = &[Botd, Root, Operator];
+    vec![
+        Cell {
+            what: "Alarm1.Arm",
+            args: alarm(&["Arm"]),
+            allowed: controllers,
+        },
+        Cell {
+            what: "Alarm1.Disarm",
+            args: alarm(&["Disarm"]),
+            allowed: controllers,
+        },
+        Cell {
+            what: "Alarm1.Disable",
+            args: alarm(&["Disable"]),
+            allowed: controllers,
+        },
+        Cell {
+            what: "Alarm1.Enable",
+            args: alarm(&["Enable"]),
+            allowed: controllers,
+        },
+        Cell {
+            what: "Alarm1.Snapshot",
+            args: alarm(&["Snapshot"]),
+            allowed: controllers,
+        },
+        Cell {
+            what: "Alarm1.CommandAs",
+            args: alarm(&["CommandAs", "ss", "enable", "telegram:1001"]),
+            allowed: &[Botd, Root],
+        },
+        Cell {
+            what: "Alarm1.History",
+            args: alarm(&["History", "u", "1"]),
+            allowed: controllers,
+        },
+        Cell {
+            what: "Alarm1 GetAll",
+            args: props(ALARM_NAME, ALARM_PATH, ALARM_IFACE),
+            allowed: controllers,
+        },
+        Cell {
+            what: "Presence1.Probe",
+            args: call(
+                PRESENCE_NAME,
+                PRESENCE_PATH,
+                PRESENCE_IFACE,
+                &["Probe", "asu", "1", ALICE, "100"],
+            ),
+            allowed: &[Alarmd, Root, Operator],
+        },
+        Cell {
+            what: "Camera1.Snapshot",
+            args: cam(&["Snapshot"]),
+            allowed: &[Alarmd, Root, Operator],
+        },
+        Cell {
+            what: "Camera1.CaptureEvent",
+            args: cam(&["CaptureEvent", "t", "4242"]),
+            allowed: &[Alarmd],
+        },
+        Cell {
+            what: "Bot1.Notify",
+            args: bot(&["Notify", "s", "policy test"]),
+            allowed: &[Alarmd, Root, Operator],
+        },
+        Cell {
+            what: "Bot1.Alert",
+            args: bot(&["Alert", "sah", "policy test", "0"]),
+            allowed: &[Alarmd, Root, Operator],
+        },
+        Cell {
+            what: "Bot1.CreatePairingCode",
+            args: bot(&["CreatePairingCode"]),
+            allowed: &[Root, Operator],
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cell_of_the_policy_matrix_holds_with_real_users() {
+    if skip_unless_root() {
+        return;
+    }
+    ensure_users();
+    let sys = start_system().await;
+    let mut wrong = Vec::new();
+    println!("{:<24} {}", "call", ALL.map(|c| format!("{c:?}")).join(" "));
+    for cell in cells() {
+        let mut row = format!("{:<24}", cell.what);
+        for caller in ALL {
+            // The owner calling itself is not a cell of the matrix ("–").
+            let own = matches!(
+                (caller, cell.what.split('.').next().unwrap_or("")),
+                (Caller::Alarmd, "Alarm1") | (Caller::Botd, "Bot1")
+            ) || (caller == Caller::Alarmd && cell.what.starts_with("Alarm1"));
+            if own {
+                row.push_str("  –   ");
+                continue;
+            }
+            let out = busctl_as(&sys.bus, caller, &cell.args);
+            let is_denied = denied(&out);
+            let expected_allowed = cell.allowed.contains(&caller);
+            row.push_str(if is_denied { "  no  " } else { "  yes " });
+            if is_denied == expected_allowed {
+                wrong.push(format!(
+                    "{} by {caller:?}: expected {}, got {}: {}",
+                    cell.what,
+                    if expected_allowed {
+                        "allowed"
+                    } else {
+                        "denied"
+                    },
+                    if is_denied { "denied" } else { "allowed" },
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        println!("{row}");
+    }
+    // Introspection is open to everyone.
+    for (name, path) in [
+        (ALARM_NAME, ALARM_PATH),
+        (CAMERA_NAME, CAMERA_PATH),
+        (BOT_NAME, BOT_PATH),
+    ] {
+        let out = busctl_as(
+            &sys.bus,
+            Caller::Other,
+            &["introspect", "--xml-interface", name, path],
+        );
+        if !out.status.success() {
+            wrong.push(format!("introspecting {name} as nobody failed: {out:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "policy matrix violations:\n{}",
+        wrong.join("\n")
+    );
+}
+
+fn busprobe_as(bus: &TestBus, user: &str, args: &[&str]) -> Option<i32> {
+    let u = nix::unistd::User::from_name(user).unwrap().unwrap();
+    let out = run(Command::new("setpriv")
+        .arg(format!("--reuid={}", u.uid))
+        .arg(format!("--regid={}", u.gid))
+        .arg("--init-groups")
+        .arg(bin_path("secura-busprobe").unwrap())
+        .args(args)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address()));
+    if out.status.code() == Some(1) {
+        eprintln!(
+            "busprobe {args:?} as {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.code()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_users_cannot_own_names_or_send_the_daemons_signals() {
+    if skip_unless_root() {
+        return;
+    }
+    ensure_users();
+    let sys = start_system().await;
+    for name in [
+        ALARM_NAME,
+        PRESENCE_NAME,
+        SENSOR_NAME,
+        CAMERA_NAME,
+        BOT_NAME,
+    ] {
+        assert_eq!(
+            busprobe_as(&sys.bus, "nobody", &["own", name]),
+            Some(3),
+            "nobody owning {name}"
+        );
+    }
+    assert_eq!(
+        busprobe_as(&sys.bus, "secura-camd", &["own", ALARM_NAME]),
+        Some(3)
+    );
+    assert_eq!(
+        busprobe_as(&sys.bus, OPERATOR, &["own", SENSOR_NAME]),
+        Some(3)
+    );
+
+    // Arm by hand, then listen for Motion signals as root.
+    let conn = sys.bus.connect().await.unwrap();
+    let alarm = secura_bus::proxies::Alarm1Proxy::builder(&conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap();
+    alarm.arm().await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            alarm.state().await.unwrap_or_default() == "armed"
+        })
+        .await
+    );
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface(SENSOR_IFACE)
+        .build()
+        .unwrap();
+    let mut heard = zbus::MessageStream::for_match_rule(rule, &conn, None)
+        .await
+        .unwrap();
+    let sightings = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface(PRESENCE_IFACE)
+        .build()
+        .unwrap();
+    let mut heard_sightings = zbus::MessageStream::for_match_rule(sightings, &conn, None)
+        .await
+        .unwrap();
+
+    // Impostors: a stranger and an operator send Motion and Sighting signals.
+    for user in ["nobody", OPERATOR] {
+        assert_eq!(busprobe_as(&sys.bus, user, &["motion"]), Some(0));
+        assert_eq!(busprobe_as(&sys.bus, user, &["sighting", ALICE]), Some(0));
+    }
+    let got = tokio::time::timeout(Duration::from_secs(1), heard.next()).await;
+    assert!(
+        got.is_err(),
+        "an impostor's Motion signal was delivered: {got:?}"
+    );
+    let got = tokio::time::timeout(Duration::from_millis(200), heard_sightings.next()).await;
+    assert!(
+        got.is_err(),
+        "an impostor's Sighting signal was delivered: {got:?}"
+    );
+    let history = alarm.history(50).await.unwrap();
+    assert!(history.iter().all(|h| h.kind != "motion"), "{history:?}");
+    assert_eq!(alarm.state().await.unwrap(), "armed");
+
+    // The real sensor's Motion does get through, and alarmd acts on it.
+    let out = sys
+        .bus
+        .busctl(&[
+            "call",
+            SENSOR_NAME,
+            SENSOR_PATH,
+            "org.securapicam.Simulator1",
+            "Motion",
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got = tokio::time::timeout(WAIT, heard.next()).await;
+    assert!(
+        matches!(got, Ok(Some(Ok(_)))),
+        "the sensor's own Motion was not delivered"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            alarm
+                .history(50)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|h| h.kind == "motion")
+        })
+        .await
+    );
+}
