@@ -12,9 +12,10 @@ build:
 demo: build
 	./target/debug/secura-demo
 
-# What CI runs (.ci/run): format, lints, licences/sources, then every test tier that can run
-# here (bus tests start the daemons as real processes, so the binaries are built first).
-test: fmt lint deny build
+# What CI runs (.ci/run): format, lints, licences/sources, the arm64 Debian package (its
+# contents listed, its binaries run under qemu-user), then every test tier that can run here
+# (bus tests start the daemons as real processes, so the binaries are built first).
+test: fmt lint deny deb-check build
 	$(CARGO) nextest run --workspace --locked --no-fail-fast
 
 fmt:

@@ -20,10 +20,6 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let c = &args.common;
     init_logging("botd", c.debug);
-    if let Err(msg) = refuse_root("botd", c.allow_root) {
-        eprintln!("{msg}");
-        return ExitCode::from(1);
-    }
     let doc: Doc = match config::load(&c.config) {
         Ok(d) => d,
         Err(e) => {
@@ -43,6 +39,11 @@ fn main() -> ExitCode {
                 ExitCode::from(EX_CONFIG)
             }
         };
+    }
+    // After --check-config, which validates only and may run as root (e.g. in packaging).
+    if let Err(msg) = refuse_root("botd", c.allow_root) {
+        eprintln!("{msg}");
+        return ExitCode::from(secura_bus::cli::EX_NOPERM);
     }
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
     let token = match secura_botd::token::load(credentials.as_deref(), &cfg.token_file) {

@@ -270,9 +270,14 @@ fn refuses_to_run_as_root_without_allow_root() {
     if !nix::unistd::geteuid().is_root() {
         return;
     }
-    let (code, out) = run_to_end("secura-botd", &["--config", "/nonexistent"]).unwrap();
-    assert_eq!(code, Some(1), "{out}");
+    let example = secura_testbed::bus::repo_root().join("config/config.toml");
+    let example = example.to_str().unwrap();
+    let (code, out) = run_to_end("secura-botd", &["--config", example]).unwrap();
+    assert_eq!(code, Some(77), "{out}");
     assert!(out.contains("refuses to run as root"), "{out}");
+    // Validating the configuration does not need to run as the bot's user.
+    let (code, out) = run_to_end("secura-botd", &["--config", example, "--check-config"]).unwrap();
+    assert_eq!(code, Some(0), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
