@@ -28,7 +28,6 @@ use secura_bus::proxies::Alarm1Proxy;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What [`run`] needs.
 #[derive(Debug, Clone)]
@@ -92,7 +91,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         tokio::spawn(service::announce(iface, Arc::clone(&shared))),
         tokio::spawn(outbox::delivery::run(api.clone(), Arc::clone(&shared))),
         tokio::spawn(poller::run(api, Arc::clone(&shared), alarm)),
-        tokio::spawn(watchdog()),
+        tokio::spawn(secura_bus::systemd::watchdog_loop()),
     ];
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         tracing::debug!(error = %e, "sd_notify READY failed");
@@ -109,16 +108,4 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     }
     drop(conn);
     Ok(())
-}
-
-/// Tell systemd we are alive at half its `WatchdogSec=`, when it asks.
-async fn watchdog() {
-    let Some(period) = sd_notify::watchdog_enabled() else {
-        return;
-    };
-    let every = (period / 2).max(Duration::from_millis(100));
-    loop {
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-        tokio::time::sleep(every).await;
-    }
 }

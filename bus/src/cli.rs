@@ -8,19 +8,13 @@ pub const EX_NOPERM: u8 = 77;
 
 /// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    match crate::systemd::Signals::install() {
+        Ok(mut signals) => {
+            let name = signals.wait().await;
+            tracing::info!(signal = name, "stopping");
         }
         // Without signal handlers the default action (exit) still stops the daemon.
-        _ => std::future::pending::<()>().await,
+        Err(_) => std::future::pending::<()>().await,
     }
 }
 

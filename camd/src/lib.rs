@@ -6,7 +6,6 @@
 //! sealed memfds, and keeps them under the event in [`storage`], pruned by age and size.
 
 pub mod capture;
-pub mod daemon;
 pub mod events;
 pub mod image;
 pub mod mjpeg;
@@ -105,7 +104,7 @@ pub async fn run(config: &CameraConfig, sim: bool, state_dir: &Path) -> Result<(
     let pruned = store.prune(secura_bus::types::now_micros())?;
     tracing::info!(dir = %state_dir.display(), partials, expired = pruned.expired, over_size = pruned.over_size, "event storage ready");
 
-    let mut signals = daemon::Signals::install().map_err(CamdError::Start)?;
+    let mut signals = secura_bus::systemd::Signals::install().map_err(CamdError::Start)?;
     let fault = Arc::new(Mutex::new(String::new()));
     let (backend, device, make) = make_source(config, sim, &fault);
     let s = settings(config);
@@ -155,8 +154,8 @@ pub async fn run(config: &CameraConfig, sim: bool, state_dir: &Path) -> Result<(
     tokio::spawn(service::follow_health(health_rx, iface));
     tokio::spawn(prune_periodically(store));
     tracing::info!(backend, device = %device, width = s.width, height = s.height, fps = s.fps, sim, "serving {CAMERA_NAME}");
-    daemon::notify_ready();
-    daemon::spawn_watchdog();
+    secura_bus::systemd::notify_ready();
+    secura_bus::systemd::spawn_watchdog();
 
     let sig = signals.wait().await;
     tracing::info!(signal = sig, "stopping");

@@ -6,7 +6,6 @@
 //! with backoff.
 
 pub mod core;
-pub mod daemon;
 pub mod debounce;
 pub mod input;
 pub mod service;
@@ -60,7 +59,7 @@ pub async fn run(config: &SensorConfig, sim: bool) -> Result<(), SensordError> {
         Err(e) if e.is_permanent() => return Err(SensordError::Unavailable(e)),
         other => other,
     };
-    let mut signals = daemon::Signals::install().map_err(SensordError::Signals)?;
+    let mut signals = secura_bus::systemd::Signals::install().map_err(SensordError::Signals)?;
 
     let mut builder = zbus::connection::Builder::system()
         .serve_at(SENSOR_PATH, service::Sensor::new(input.backend()));
@@ -78,8 +77,8 @@ pub async fn run(config: &SensorConfig, sim: bool) -> Result<(), SensordError> {
         sim,
         "serving {SENSOR_NAME}"
     );
-    daemon::notify_ready();
-    daemon::spawn_watchdog();
+    secura_bus::systemd::notify_ready();
+    secura_bus::systemd::spawn_watchdog();
 
     let timing = core::Timing {
         debounce: config.debounce.get(),

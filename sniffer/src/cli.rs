@@ -243,23 +243,10 @@ fn run_daemon(common: &CommonArgs) -> Result<ExitCode, CliError> {
     };
     privilege::keep_only(keep)?;
     tracing::info!(capabilities = ?privilege::effective(), "privileges dropped");
-    runtime()?.block_on(daemon::run(cfg, common.sim, shutdown_signal()))?;
+    runtime()?.block_on(daemon::run(
+        cfg,
+        common.sim,
+        secura_bus::cli::shutdown_signal(),
+    ))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGTERM (systemd stopping the unit) or SIGINT.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
