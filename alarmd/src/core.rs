@@ -62,6 +62,8 @@ pub struct Core {
     pub(crate) probe_timeout: Duration,
     pub(crate) photos: Photos,
     pub(crate) courier: Courier,
+    /// The machine came from a state file (not a first start).
+    pub(crate) restored: bool,
 }
 
 fn to_instant(at: Micros) -> tokio::time::Instant {
@@ -80,6 +82,7 @@ impl Core {
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         self.publish().await;
+        self.after_restart();
         // Whatever time passed while the daemon was down is applied at once.
         let _ = self.apply(Event::Tick).await;
         loop {
@@ -104,11 +107,42 @@ impl Core {
                 () = &mut shutdown => {
                     info!("stopping");
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+                    self.machine.clean_stop = true;
                     self.save();
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Say so when the last run did not stop cleanly, and send again the alerts it had not
+    /// handed to botd (their photos stay in camd's event directory).
+    fn after_restart(&mut self) {
+        if self.restored && !self.machine.clean_stop {
+            let text = format!(
+                "alarmd restarted after an unclean stop (crash or power cut); the alarm stayed \
+                 {}.",
+                self.machine.state()
+            );
+            warn!("{text}");
+            self.record(now_micros(), "trouble", &text, "system");
+            self.courier.send(Outgoing::Notify(text));
+        }
+        for (event, caption) in self.machine.unsent_alerts.clone() {
+            warn!(
+                event,
+                "sending an alert the previous run had not handed to botd"
+            );
+            self.courier.send_alert(
+                Outgoing::Notify(format!(
+                    "{caption}\nalarmd restarted before this alert was sent; its photos are kept \
+                     on the Pi under camd's event {event}."
+                )),
+                event,
+            );
+        }
+        self.machine.clean_stop = false;
+        self.save();
     }
 
     async fn handle(&mut self, input: Input) {
@@ -131,8 +165,12 @@ impl Core {
         let now = now_micros();
         debug!(?event, "event");
         let before = self.machine.mode;
+        let unsent = self.machine.unsent_alerts.len();
         let out = self.machine.step(event, now);
-        if !out.actions.is_empty() || self.machine.mode != before {
+        if !out.actions.is_empty()
+            || self.machine.mode != before
+            || self.machine.unsent_alerts.len() != unsent
+        {
             self.save();
         }
         for action in out.actions {
@@ -243,10 +281,10 @@ impl Core {
                         };
                         caption.push_str(&format!("\nThe camera failed: {why}."));
                         warn!(event, "alert without photos");
-                        courier.send(Outgoing::Notify(caption));
+                        courier.send_alert(Outgoing::Notify(caption), event);
                     } else {
                         info!(event, photos = fds.len(), "alert");
-                        courier.send(Outgoing::Alert(caption, fds));
+                        courier.send_alert(Outgoing::Alert(caption, fds), event);
                     }
                 });
             }

@@ -1,7 +1,7 @@
 //! Start-up: restore the machine, open the history, connect to the bus, serve `Alarm1`,
 //! start the listeners, own the name, tell systemd we are ready, then run the core.
 
-use crate::core::Core;
+use crate::core::{Core, Input};
 use crate::history::History;
 use crate::machine::{Machine, Mode, Settings};
 use crate::peers::{Courier, Photos};
@@ -39,17 +39,17 @@ fn restore(
     file: &StateFile,
     settings: Settings,
     devices: &[(String, String)],
-) -> anyhow::Result<Machine> {
+) -> anyhow::Result<(Machine, bool)> {
     let now = now_micros();
     match file.load() {
         Ok(Some(m)) => {
             let m = m.restored(settings, devices, now);
             info!(state = %m.state(), reason = %m.last_reason, "state restored");
-            Ok(m)
+            Ok((m, true))
         }
         Ok(None) => {
             info!(path = %file.path().display(), "no saved state: starting disarmed");
-            Ok(Machine::new(settings, devices, now))
+            Ok((Machine::new(settings, devices, now), false))
         }
         Err(e @ PersistError::Corrupt { .. }) => {
             // Never guess: a lost `disabled` must not turn into an armed system.
@@ -63,7 +63,7 @@ fn restore(
                  /enable when ready"
                     .into(),
             );
-            Ok(m)
+            Ok((m, false))
         }
         Err(e) => Err(e.into()),
     }
@@ -90,7 +90,7 @@ pub async fn run(
         warn!("no [[presence.devices]] configured: automatic arming is off; arm by hand");
     }
     let state_file = StateFile::new(state_dir);
-    let machine = restore(&state_file, Settings::from(&doc.alarm), &devices)?;
+    let (machine, restored) = restore(&state_file, Settings::from(&doc.alarm), &devices)?;
     let history = Arc::new(Mutex::new(History::open(
         &state_dir.join("history.sqlite"),
     )?));
@@ -149,7 +149,13 @@ pub async fn run(
         camera,
         probe_timeout: doc.presence.probe_timeout.get(),
         photos: Photos::default(),
-        courier: Courier::start(bot),
+        courier: Courier::start(bot, {
+            let tx = tx.clone();
+            move |event| {
+                let _ = tx.try_send(Input::Event(crate::machine::Event::AlertHanded { event }));
+            }
+        }),
+        restored,
     };
 
     conn.request_name(names::ALARM_NAME)

@@ -164,6 +164,11 @@ pub enum Event {
     },
     /// `Sensor1.Motion`.
     Motion,
+    /// botd's outbox accepted the alert of `event` (it is durable there now).
+    AlertHanded {
+        /// The event.
+        event: u64,
+    },
     /// A trouble under `key` was raised (`Some(text)`) or cleared (`None`).
     Trouble {
         /// One per source: `camd`, `sniffer`, `camera`…
@@ -246,6 +251,13 @@ pub struct Machine {
     pub troubles: BTreeMap<String, String>,
     /// No away probe before this (after a failed probe).
     pub probe_retry_at: Micros,
+    /// Alerts decided but not yet accepted by botd's durable outbox, as (event, caption):
+    /// a crash or power cut in between must not lose them.
+    #[serde(default)]
+    pub unsent_alerts: Vec<(u64, String)>,
+    /// Set only by a clean stop, so the next start can tell a crash or power cut.
+    #[serde(default)]
+    pub clean_stop: bool,
     /// The probe in flight (not persisted: after a restart the rules ask again).
     #[serde(skip)]
     pub pending: Option<Pending>,
@@ -282,6 +294,8 @@ impl Machine {
             next_event: 1,
             troubles: BTreeMap::new(),
             probe_retry_at: 0,
+            unsent_alerts: Vec::new(),
+            clean_stop: false,
             pending: None,
             queued_arrivals: BTreeMap::new(),
             next_probe: 1,

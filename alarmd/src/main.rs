@@ -51,7 +51,8 @@ fn main() -> ExitCode {
         }
     };
     let state_dir = cli::state_dir("alarmd");
-    match runtime.block_on(daemon::run(doc, &state_dir, cli::shutdown_signal())) {
+    let run = async { daemon::run(doc, &state_dir, cli::shutdown_signal()).await };
+    match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("secura-alarmd: {e:#}");

@@ -109,23 +109,33 @@ pub enum Outgoing {
 /// Hands messages to botd one at a time, in order.
 #[derive(Debug, Clone)]
 pub struct Courier {
-    tx: mpsc::UnboundedSender<Outgoing>,
+    tx: mpsc::UnboundedSender<(Outgoing, Option<u64>)>,
 }
 
 /// One delivery attempt may take this long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Courier {
-    /// Start delivering through `bot`.
-    pub fn start(bot: Bot1Proxy<'static>) -> Courier {
+    /// Start delivering through `bot`; `handed(event)` is called once botd's outbox has
+    /// accepted the alert of `event`.
+    pub fn start(bot: Bot1Proxy<'static>, handed: impl Fn(u64) + Send + 'static) -> Courier {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(deliver(bot, rx));
+        tokio::spawn(deliver(bot, rx, handed));
         Courier { tx }
     }
 
-    /// Queue a message.
+    /// Queue a notice.
     pub fn send(&self, m: Outgoing) {
-        if self.tx.send(m).is_err() {
+        self.queue(m, None);
+    }
+
+    /// Queue the alert of `event` (as an album, or as text when it has no photos).
+    pub fn send_alert(&self, m: Outgoing, event: u64) {
+        self.queue(m, Some(event));
+    }
+
+    fn queue(&self, m: Outgoing, event: Option<u64>) {
+        if self.tx.send((m, event)).is_err() {
             error!("the courier has stopped; a message to the owners is lost");
         }
     }
@@ -156,8 +166,12 @@ async fn attempt(bot: &Bot1Proxy<'static>, m: &Outgoing) -> Result<u64, String> 
     }
 }
 
-async fn deliver(bot: Bot1Proxy<'static>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
-    let mut held: VecDeque<Outgoing> = VecDeque::new();
+async fn deliver(
+    bot: Bot1Proxy<'static>,
+    mut rx: mpsc::UnboundedReceiver<(Outgoing, Option<u64>)>,
+    handed: impl Fn(u64),
+) {
+    let mut held: VecDeque<(Outgoing, Option<u64>)> = VecDeque::new();
     let mut owners = match bot.inner().receive_owner_changed().await {
         Ok(s) => Some(s),
         Err(e) => {
@@ -174,10 +188,12 @@ async fn deliver(bot: Bot1Proxy<'static>, mut rx: mpsc::UnboundedReceiver<Outgoi
             }
             continue;
         };
-        match attempt(&bot, front).await {
+        match attempt(&bot, &front.0).await {
             Ok(id) => {
                 info!(outbox_id = id, "handed to botd");
-                held.pop_front();
+                if let Some((_, Some(event))) = held.pop_front() {
+                    handed(event);
+                }
                 backoff = Duration::from_millis(500);
                 continue;
             }

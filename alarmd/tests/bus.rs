@@ -495,3 +495,75 @@ fn check_config_prints_the_effective_sections() {
     );
     assert!(out.contains(ALICE), "{out}");
 }
+
+#[tokio::test]
+async fn an_alert_not_yet_handed_to_botd_survives_a_crash_of_alarmd() {
+    let mut env = Env::start("", false).await;
+    let fakes = Fakes::start(&env.bus).await.unwrap();
+    assert!(env.call("Arm").status.success());
+    env.wait_state("armed").await;
+    // botd is away: the alert can only wait in alarmd.
+    let Fakes {
+        bot,
+        sensor,
+        camera: _camera,
+        presence: _presence,
+    } = fakes;
+    bot.stop().await;
+    sensor.motion().await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            env.proxy
+                .history(20)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|h| h.kind == "alert")
+        })
+        .await
+    );
+    env.alarmd.kill_hard();
+    env.alarmd.restart().unwrap();
+    env.bus
+        .wait_for_name(names::ALARM_NAME, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(env.state().await, "armed");
+    let bot = secura_testbed::fakes::FakeBot::start(&env.bus)
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            bot.has("Motion detected while armed (event 1)")
+                && bot.has("alarmd restarted before this alert was sent")
+        })
+        .await,
+        "{:?}\n{}",
+        bot.sent(),
+        env.alarmd.log()
+    );
+    assert!(
+        bot.has("alarmd restarted after an unclean stop"),
+        "{:?}",
+        bot.sent()
+    );
+    // Handed over once: a clean restart does not send it again.
+    let before = bot.sent().len();
+    env.alarmd.stop(WAIT).unwrap();
+    env.alarmd.restart().unwrap();
+    env.bus
+        .wait_for_name(names::ALARM_NAME, WAIT)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = bot.sent();
+    assert_eq!(
+        after
+            .iter()
+            .filter(|s| s.text.contains("Motion detected while armed (event 1)"))
+            .count(),
+        1,
+        "{after:?}"
+    );
+    assert_eq!(after.len(), before, "{after:?}");
+}

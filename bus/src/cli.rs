@@ -6,15 +6,20 @@ use std::path::PathBuf;
 /// sysexits.h EX_NOPERM: refused to run as root.
 pub const EX_NOPERM: u8 = 77;
 
-/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    match crate::systemd::Signals::install() {
-        Ok(mut signals) => {
-            let name = signals.wait().await;
-            tracing::info!(signal = name, "stopping");
+/// Catch SIGTERM (systemd stop) and SIGINT (Ctrl-C) from now on; the future resolves when
+/// one arrives. Call it inside the runtime and before owning the bus name, so that a stop
+/// right after start-up is a clean stop rather than the signal's default action.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let installed = crate::systemd::Signals::install();
+    async move {
+        match installed {
+            Ok(mut signals) => {
+                let name = signals.wait().await;
+                tracing::info!(signal = name, "stopping");
+            }
+            // Without handlers the default action (exit) still stops the daemon.
+            Err(_) => std::future::pending::<()>().await,
         }
-        // Without signal handlers the default action (exit) still stops the daemon.
-        Err(_) => std::future::pending::<()>().await,
     }
 }
 

@@ -243,10 +243,9 @@ fn run_daemon(common: &CommonArgs) -> Result<ExitCode, CliError> {
     };
     privilege::keep_only(keep)?;
     tracing::info!(capabilities = ?privilege::effective(), "privileges dropped");
-    runtime()?.block_on(daemon::run(
-        cfg,
-        common.sim,
-        secura_bus::cli::shutdown_signal(),
-    ))?;
+    // The signal handlers are installed inside the runtime, before the name is owned.
+    runtime()?.block_on(async {
+        daemon::run(cfg, common.sim, secura_bus::cli::shutdown_signal()).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }

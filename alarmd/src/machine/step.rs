@@ -31,6 +31,7 @@ impl Machine {
             Event::ProbeDone { id, outcome } => self.probe_done(id, outcome, now, &mut out),
             Event::Motion => self.motion(now, &mut out),
             Event::Trouble { key, text } => self.trouble(key, text, &mut out),
+            Event::AlertHanded { event } => self.unsent_alerts.retain(|(e, _)| *e != event),
         }
         self.evaluate(now, &mut out);
         out
@@ -418,10 +419,9 @@ impl Machine {
 
     fn alert(&mut self, event: u64, now: Micros, out: &mut Outcome) {
         self.last_alert = Some((now, event));
-        out.actions.push(Action::Alert {
-            event,
-            caption: format!("Motion detected while armed (event {event})"),
-        });
+        let caption = format!("Motion detected while armed (event {event})");
+        self.unsent_alerts.push((event, caption.clone()));
+        out.actions.push(Action::Alert { event, caption });
         out.actions.push(Action::Record {
             kind: "alert",
             text: format!("alert sent for event {event}"),

@@ -466,6 +466,11 @@ fn verify_elapsing_sends_the_alert_and_records_the_event() {
             .any(|a| matches!(a, Action::Record { kind: "alert", .. }))
     );
     assert_eq!(m.last_alert, Some((now + 10 * S, 1)));
+    // Kept (and persisted) until botd's outbox has it.
+    assert_eq!(m.unsent_alerts.len(), 1);
+    let out = m.step(Event::AlertHanded { event: 1 }, now + 11 * S);
+    assert!(m.unsent_alerts.is_empty());
+    assert!(out.actions.is_empty());
 }
 
 #[test]
