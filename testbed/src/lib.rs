@@ -1,7 +1,8 @@
 //! Dev-only support for tests and the demo: a private `dbus-daemon` with the project's policy
 //! ([`TestBus`]), the project's daemons as child processes that are always killed
-//! ([`Daemon`]), a `busctl` wrapper, and fake services that stand in for daemons not under
-//! test ([`fakes`]).
+//! ([`Daemon`]), a `busctl` wrapper, fake services that stand in for daemons not under test
+//! ([`fakes`]), and the whole system of five real daemons for end-to-end tests and the demo
+//! ([`system`]).
 
 #![allow(clippy::expect_used)] // Test support: a broken test environment may stop the test.
 
@@ -10,6 +11,7 @@ pub mod daemon;
 pub mod fakes;
 pub mod introspect;
 pub mod netns;
+pub mod system;
 pub mod telegram;
 
 pub use bus::{Overlay, TestBus};

@@ -58,6 +58,8 @@ pub struct Call {
     pub photos: Vec<Vec<u8>>,
     /// Every parameter as received.
     pub params: serde_json::Map<String, Value>,
+    /// When the stand-in had read the whole request (for latency measurements).
+    pub received: std::time::Instant,
 }
 
 impl Call {
@@ -75,6 +77,7 @@ impl Call {
             text,
             photos,
             params: p.fields.clone(),
+            received: std::time::Instant::now(),
         }
     }
 
@@ -311,6 +314,37 @@ impl StandIn {
             .filter(|c| c.chat == Some(chat) && c.method.starts_with("send"))
             .cloned()
             .collect()
+    }
+
+    /// Wait up to `timeout` for the first call recorded after call `after` (a [`Call::seq`], 0
+    /// for all) that `want` accepts. Woken by each recorded call, so a long wait costs nothing
+    /// and only the call found is cloned.
+    pub async fn next_call(
+        &self,
+        after: u64,
+        timeout: Duration,
+        want: impl Fn(&Call) -> bool,
+    ) -> Option<Call> {
+        let mut changes = self.inner.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found = self
+                .inner
+                .lock()
+                .calls
+                .iter()
+                .find(|c| c.seq > after && want(c))
+                .cloned();
+            if found.is_some() {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
     }
 
     /// How many requests for `method` arrived, answered or not.

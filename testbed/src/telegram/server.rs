@@ -96,6 +96,8 @@ pub(super) async fn handle(inner: &Inner, bot: &str, method: &str, req: Request<
         return get_updates(inner, params, changes).await;
     }
     let (status, body) = methods::answer(&mut inner.lock(), method, params);
+    // A recorded call may be what a waiting test is looking for.
+    inner.poke();
     reply(status, body)
 }
 

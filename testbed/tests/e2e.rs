@@ -1,0 +1,361 @@
+//! End-to-end (DESIGN §1, §5): the five real daemons on a private bus with simulated hardware
+//! and the Bot API stand-in, driven as an owner would be: the phone leaves and comes back,
+//! the PIR fires, Telegram commands arrive. Also the original project's failures, each as a
+//! regression test. The tier with a real ARP-answering phone is in `e2e_root.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use secura_testbed::eventually;
+use secura_testbed::system::{OWNER, Options, Part, System};
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const STRANGER: i64 = 6666;
+
+fn decodes(jpeg: &[u8]) -> (u16, u16) {
+    let mut d = jpeg_decoder::Decoder::new(jpeg);
+    d.decode().expect("a JPEG that decodes");
+    let info = d.info().unwrap();
+    (info.width, info.height)
+}
+
+/// The photo files camd keeps under `events/<id>/`.
+fn stored_events(camd_state: &Path) -> Vec<(String, usize)> {
+    let Ok(dirs) = std::fs::read_dir(camd_state.join("events")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, usize)> = dirs
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| {
+            let n = std::fs::read_dir(e.path())
+                .map(|d| {
+                    d.flatten()
+                        .filter(|f| f.path().extension().is_some_and(|x| x == "jpg"))
+                        .count()
+                })
+                .unwrap_or(0);
+            (e.file_name().to_string_lossy().into_owned(), n)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+async fn ask(sys: &System, text: &str, want: impl Fn(&str) -> bool) -> String {
+    let before = sys.sent().len();
+    sys.tg.send_text(OWNER, text);
+    sys.wait_text(before, WAIT, want).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_scenario_arms_alerts_with_an_album_and_disarms_on_an_arp_answer() {
+    let sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    assert!(eventually(WAIT, || async { sys.alarm.home().await.unwrap() }).await);
+
+    // The phone leaves: away_after (2s), two unanswered probes, armed, with the reason.
+    sys.phone_leaves().await.unwrap();
+    sys.wait_state("armed", WAIT).await.unwrap();
+    let armed = sys
+        .wait_text(0, WAIT, |t| t.starts_with("Armed: nobody seen for "))
+        .await
+        .unwrap();
+    assert!(armed.ends_with(", 2/2 ARP probes unanswered."), "{armed:?}");
+    assert_eq!(
+        sys.alarm.last_reason().await.unwrap(),
+        armed
+            .trim_start_matches("Armed: ")
+            .trim_end_matches('.')
+            .to_string()
+    );
+    assert!(!sys.alarm.home().await.unwrap());
+
+    // Motion: photos at once, verifying for 3s, then the alert album.
+    sys.motion().await.unwrap();
+    sys.wait_state("verifying", WAIT).await.unwrap();
+    sys.wait_state("armed", WAIT).await.unwrap();
+    let caption = sys
+        .wait_text(0, WAIT, |t| {
+            t.starts_with("Motion detected while armed (event ")
+        })
+        .await
+        .unwrap();
+    let albums = sys.albums();
+    assert_eq!(albums.len(), 1, "{:?}", sys.texts());
+    let album = &albums[0];
+    assert_eq!(album.text.as_deref(), Some(caption.as_str()));
+    assert!(
+        album.photos.len() >= 2,
+        "pre-trigger frames plus a burst of 2"
+    );
+    for p in &album.photos {
+        assert_eq!(decodes(p), (320, 240));
+    }
+    assert!(
+        !caption.contains("camera failed"),
+        "{caption:?}\n{}",
+        sys.logs()
+    );
+    // The buttons come with the album (an album cannot carry them itself).
+    let buttons: Vec<String> = sys.sent().iter().flat_map(|c| c.buttons()).collect();
+    assert!(buttons.iter().any(|b| b.contains("disarm")), "{buttons:?}");
+    // The same photos are stored under the event.
+    let events = stored_events(&sys.state_dir(Part::Camd));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1, album.photos.len());
+
+    // The phone comes home and answers ARP: disarmed, saying from where.
+    sys.phone_arrives().await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    let back = sys
+        .wait_text(0, WAIT, |t| t.starts_with("Disarmed: Alice arrived"))
+        .await
+        .unwrap();
+    assert!(
+        back.starts_with("Disarmed: Alice arrived (ARP answer from 192.168.1.")
+            && back.ends_with(").")
+    );
+    assert!(sys.alarm.home().await.unwrap());
+
+    let status = ask(&sys, "/status", |t| t.starts_with("State: ")).await;
+    assert!(status.starts_with("State: disarmed since"), "{status:?}");
+    assert!(status.contains("Alice arrived"), "{status:?}");
+
+    // Exactly one alert and nothing sent to anyone else.
+    assert_eq!(sys.albums().len(), 1);
+    assert!(
+        sys.tg
+            .calls()
+            .iter()
+            .filter(|c| c.method.starts_with("send"))
+            .all(|c| c.chat == Some(OWNER))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_owner_returning_within_verify_gets_no_alert_and_without_an_arp_answer_the_alert_goes_out()
+ {
+    let sys = System::start(Options::default().alarm("probe_attempts", "3"))
+        .await
+        .unwrap();
+    sys.phone_leaves().await.unwrap();
+    sys.wait_state("armed", WAIT).await.unwrap();
+
+    // The owner opens the door: the PIR fires before the phone is on the Wi-Fi, and its ARP
+    // answer comes within verify.
+    sys.motion().await.unwrap();
+    sys.wait_state("verifying", WAIT).await.unwrap();
+    sys.phone_arrives().await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    let welcome = sys
+        .wait_text(0, WAIT, |t| t.starts_with("Disarmed: "))
+        .await
+        .unwrap();
+    assert!(
+        welcome.starts_with("Disarmed: welcome home, Alice (ARP answer from 192.168.1.")
+            || welcome.starts_with("Disarmed: Alice arrived (ARP answer from 192.168.1."),
+        "{welcome:?}"
+    );
+    // Past the verify window: still no alert.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(sys.albums().is_empty(), "{:?}", sys.texts());
+    assert!(
+        !sys.texts().iter().any(|t| t.starts_with("Motion detected")),
+        "{:?}",
+        sys.texts()
+    );
+    let history = sys.alarm.history(50).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.text == "motion was an owner coming home: no alert sent")
+            || history.iter().any(|h| h.text.contains("arrived")),
+        "{history:?}"
+    );
+
+    // Gone again; this time motion is not followed by an ARP answer: an alert after verify.
+    sys.phone_leaves().await.unwrap();
+    sys.wait_state("armed", WAIT).await.unwrap();
+    sys.motion().await.unwrap();
+    sys.wait_state("verifying", WAIT).await.unwrap();
+    let started = std::time::Instant::now();
+    sys.wait_text(0, WAIT, |t| t.starts_with("Motion detected while armed"))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "the alert waited for verify (3s): {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sys.albums().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_stranger_to_message_the_bot_gets_nothing_and_changes_nothing() {
+    let sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    let bot = secura_bus::proxies::Bot1Proxy::builder(sys.connection())
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(bot.users().await.unwrap(), 1);
+
+    // The original bot made whoever wrote first its owner.
+    let mut last = 0;
+    for text in [
+        "/start",
+        "/start 123456",
+        "/disable",
+        "/status",
+        "/arm",
+        "hello",
+    ] {
+        last = sys.tg.send_text(STRANGER, text);
+    }
+    sys.tg.press_button(STRANGER, "disable");
+    let ok = eventually(WAIT, || async { sys.tg.confirmed(last + 1) }).await;
+    assert!(ok, "botd did not fetch the updates\n{}", sys.logs());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        sys.tg.sent_to(STRANGER).is_empty(),
+        "{:?}",
+        sys.tg.sent_to(STRANGER)
+    );
+    assert_eq!(sys.state().await, "disarmed");
+    assert_eq!(bot.users().await.unwrap(), 1);
+    let history = sys.alarm.history(50).await.unwrap();
+    assert!(
+        !history.iter().any(|h| h.actor.contains("6666")),
+        "{history:?}"
+    );
+    // The owner still is answered.
+    let status = ask(&sys, "/status", |t| t.starts_with("State: ")).await;
+    assert!(status.starts_with("State: disarmed"), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disabled_survives_a_restart_of_every_daemon() {
+    let mut sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    ask(&sys, "/disable", |t| {
+        t == "Done: disable → the system is disabled."
+    })
+    .await;
+    assert_eq!(sys.state().await, "disabled");
+
+    for part in Part::ALL {
+        sys.restart(part).await.unwrap();
+        assert_eq!(
+            sys.state().await,
+            "disabled",
+            "after {part:?}\n{}",
+            sys.logs()
+        );
+    }
+    // All at once, as after a power cut.
+    for part in Part::ALL {
+        sys.crash(part).unwrap();
+    }
+    for part in Part::ALL {
+        sys.revive(part).await.unwrap();
+    }
+    assert_eq!(sys.state().await, "disabled", "{}", sys.logs());
+
+    // Nobody home and motion: disabled means nothing arms and nothing alerts.
+    sys.phone_leaves().await.unwrap();
+    sys.motion().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(sys.state().await, "disabled", "{}", sys.logs());
+    assert!(sys.albums().is_empty());
+    assert!(
+        !sys.texts().iter().any(|t| t.starts_with("Armed")),
+        "{:?}",
+        sys.texts()
+    );
+
+    // /enable: presence rules apply at once, and nobody is home.
+    ask(&sys, "/enable", |t| t.starts_with("Done: enable")).await;
+    sys.wait_state("armed", WAIT).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn event_photos_are_pruned_by_retention() {
+    let sys = System::start(Options::default().camera("retention", "\"4s\""))
+        .await
+        .unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    let camd = sys.state_dir(Part::Camd);
+
+    // A manual arm alerts as soon as the photos exist.
+    sys.alarm.arm().await.unwrap();
+    sys.wait_state("armed", WAIT).await.unwrap();
+    sys.motion().await.unwrap();
+    sys.wait_text(0, WAIT, |t| t.starts_with("Motion detected"))
+        .await
+        .unwrap();
+    let first = stored_events(&camd);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].1 >= 2, "{first:?}");
+
+    // Past the retention (and the alert cooldown), the next event prunes the first.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = sys.albums().len();
+    sys.motion().await.unwrap();
+    let ok = eventually(WAIT, || async { sys.albums().len() > before }).await;
+    assert!(ok, "{:?}\n{}", sys.texts(), sys.logs());
+    let ok = eventually(WAIT, || async {
+        let now = stored_events(&camd);
+        now.len() == 1 && now[0].0 != first[0].0
+    })
+    .await;
+    assert!(ok, "{:?}\n{}", stored_events(&camd), sys.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_daemon_is_noticed_as_a_trouble_and_its_return_as_resolved() {
+    let mut sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    for part in [Part::Camd, Part::Sensord, Part::Sniffer, Part::Botd] {
+        let before = sys.sent().len();
+        let trouble = format!("{} is not running", part.short());
+        sys.crash(part).unwrap();
+        let ok = eventually(WAIT, || async {
+            sys.alarm
+                .troubles()
+                .await
+                .unwrap_or_default()
+                .contains(&trouble)
+        })
+        .await;
+        assert!(ok, "{trouble}\n{}", sys.logs());
+        sys.revive(part).await.unwrap();
+        // The notices: the trouble, then its end (held by alarmd while botd itself was down).
+        let t = sys
+            .wait_text(before, WAIT, |t| t == format!("Trouble: {trouble}."))
+            .await
+            .unwrap();
+        assert_eq!(t, format!("Trouble: {trouble}."));
+        sys.wait_text(before, WAIT, |t| t == format!("Resolved: {trouble}."))
+            .await
+            .unwrap();
+        let ok = eventually(WAIT, || async {
+            !sys.alarm
+                .troubles()
+                .await
+                .unwrap_or_default()
+                .contains(&trouble)
+        })
+        .await;
+        assert!(ok, "{trouble}\n{}", sys.logs());
+        let history = sys.alarm.history(100).await.unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|h| h.kind == "trouble" && h.text == trouble),
+            "{history:?}"
+        );
+    }
+    assert_eq!(sys.state().await, "disarmed");
+}
