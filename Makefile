@@ -30,6 +30,15 @@ deny:
 clean:
 	$(CARGO) clean
 
+# Benchmarks with figures: the release daemons and secura-bench, the arm64 package for the
+# install size (`BENCH_DEB=0` skips it), then the table (min/median/p99/max, the machine) on
+# stdout and in target/bench/results.md. Root adds the presence latency (network namespaces).
+BENCH_DEB ?= 1
+bench:
+	$(CARGO) build --release --locked -p secura-bench $(addprefix -p ,$(DAEMONS))
+	@if [ "$(BENCH_DEB)" = 1 ]; then $(MAKE) deb || echo "make deb failed: install size without the package"; fi
+	./target/release/secura-bench --out target/bench/results.md
+
 # Debian packages with cargo-deb: arm64 for Raspberry Pi OS Bookworm (64-bit), or amd64.
 # Needs: rustup target add aarch64-unknown-linux-gnu; apt-get install gcc-aarch64-linux-gnu
 # libpcap-dev:arm64 (after dpkg --add-architecture arm64); cargo install cargo-deb.

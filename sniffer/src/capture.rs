@@ -8,6 +8,11 @@ use tracing::debug;
 
 /// Enough of any frame for the headers the sniffer reads (radiotap can be long).
 const SNAPLEN: i32 = 512;
+/// The kernel ring of a live capture. libpcap's default (2 MiB) is mapped whole into the
+/// process — 2.3 MiB of RSS per interface — yet behind the BPF filter only the phones' frames
+/// arrive, and every capture (`scan`'s unfiltered one too) reads them as they come (immediate
+/// mode): 256 KiB holds ~400 frames at the snap length.
+const BUFFER_SIZE: i32 = 256 << 10;
 
 /// Why a capture could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +115,7 @@ pub fn open_live(
     let mut cap = Capture::from_device(iface)
         .map_err(open_err)?
         .snaplen(SNAPLEN)
+        .buffer_size(BUFFER_SIZE)
         .immediate_mode(true)
         .promisc(false)
         .open()

@@ -1,0 +1,152 @@
+//! Idle footprint: each daemon's resident memory, CPU time and context switches per second
+//! while nothing happens, read from /proc in consecutive windows (the figures' spread is over
+//! those windows), and the five together against the idle goal.
+
+use crate::procfs::{self, Reading};
+use crate::report::{Goal, Row, Section};
+use crate::stats::Summary;
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Goal: RSS of each daemon, MiB (botd has its own).
+const GOAL_RSS_MIB: f64 = 8.0;
+const GOAL_RSS_BOTD_MIB: f64 = 12.0;
+/// Goal: all five together, percent of one core.
+const GOAL_CPU_PCT: f64 = 0.1;
+
+/// Per-daemon series over the windows.
+#[derive(Debug, Default)]
+struct Series {
+    rss_mib: Vec<f64>,
+    cpu_pct: Vec<f64>,
+    switches_per_s: Vec<f64>,
+}
+
+/// Watch `pids` for `windows` windows of `window` each, doing nothing else.
+pub async fn idle(
+    pids: &[(&'static str, u32)],
+    windows: usize,
+    window: Duration,
+) -> Result<Section> {
+    let hz = procfs::ticks_per_second() as f64;
+    let mut series: BTreeMap<&str, Series> = BTreeMap::new();
+    let mut total_cpu = Vec::new();
+    let mut total_ticks = 0u64;
+    // camd captures all the time by design (the pre-trigger ring): the others apart.
+    let mut others_cpu = Vec::new();
+    let mut others_ticks = 0u64;
+    let started = Instant::now();
+    let mut before = read_all(pids)?;
+    for w in 0..windows.max(1) {
+        let t0 = Instant::now();
+        tokio::time::sleep(window).await;
+        let after = read_all(pids)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let (mut window_ticks, mut window_others) = (0, 0);
+        for ((name, _), (b, a)) in pids.iter().zip(before.iter().zip(&after)) {
+            let ticks = a.cpu_ticks.saturating_sub(b.cpu_ticks);
+            window_ticks += ticks;
+            if *name != "secura-camd" {
+                window_others += ticks;
+            }
+            let s = series.entry(name).or_default();
+            s.rss_mib.push(a.rss_kib as f64 / 1024.0);
+            s.cpu_pct.push(ticks as f64 / hz / secs * 100.0);
+            s.switches_per_s.push(b.switches_until(a) as f64 / secs);
+        }
+        total_ticks += window_ticks;
+        total_cpu.push(window_ticks as f64 / hz / secs * 100.0);
+        others_ticks += window_others;
+        others_cpu.push(window_others as f64 / hz / secs * 100.0);
+        eprintln!(
+            "  idle window {}/{}: {:.3}% of a core for all five",
+            w + 1,
+            windows,
+            window_ticks as f64 / hz / secs * 100.0
+        );
+        before = after;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut sec = Section::new("Idle footprint");
+    for (name, _) in pids {
+        let Some(s) = series.get(name) else { continue };
+        let rss = Summary::of(&s.rss_mib).context("no RSS readings")?;
+        let limit = if *name == "secura-botd" {
+            GOAL_RSS_BOTD_MIB
+        } else {
+            GOAL_RSS_MIB
+        };
+        sec.rows.push(
+            Row::measured(format!("{name} RSS"), "MiB", rss)
+                .with_goal(Goal::new(format!("≤ {limit} MiB"), rss.max <= limit)),
+        );
+    }
+    for (name, _) in pids {
+        let Some(s) = series.get(name) else { continue };
+        sec.rows.push(Row::measured(
+            format!("{name} CPU"),
+            "% of a core",
+            Summary::of(&s.cpu_pct).context("no CPU readings")?,
+        ));
+        sec.rows.push(Row::measured(
+            format!("{name} context switches"),
+            "/s",
+            Summary::of(&s.switches_per_s).context("no switch readings")?,
+        ));
+    }
+    let whole = total_ticks as f64 / hz / elapsed * 100.0;
+    sec.rows.push(
+        Row::measured(
+            "all five CPU",
+            "% of a core",
+            Summary::of(&total_cpu).context("no CPU readings")?,
+        )
+        .with_goal(Goal::new(
+            format!("≤ {GOAL_CPU_PCT}% ({:.0} s mean: {whole:.3}%)", elapsed),
+            whole <= GOAL_CPU_PCT,
+        )),
+    );
+    let others = others_ticks as f64 / hz / elapsed * 100.0;
+    sec.rows.push(
+        Row::measured(
+            "the four but camd, CPU",
+            "% of a core",
+            Summary::of(&others_cpu).context("no CPU readings")?,
+        )
+        .with_goal(Goal::new(
+            format!("(≤ {GOAL_CPU_PCT}%: {elapsed:.0} s mean {others:.3}%)"),
+            others <= GOAL_CPU_PCT,
+        )),
+    );
+    sec.notes.push(format!(
+        "{} windows of {} s after start-up settled; spread is over the windows, RSS is VmRSS \
+         at each window's end and the goal is held against the largest. CPU is utime + \
+         stime of the whole process (resolution 1/{hz:.0} s: {:.3}% of a core per window); \
+         context switches are voluntary + involuntary summed over every thread.",
+        windows.max(1),
+        window.as_secs(),
+        100.0 / hz / window.as_secs_f64().max(1.0)
+    ));
+    Ok(sec)
+}
+
+/// RSS of every daemon now, as rows (after the alert run: what work leaves behind).
+pub fn rss_rows(pids: &[(&'static str, u32)], after: &str) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for ((name, _), r) in pids.iter().zip(read_all(pids)?) {
+        let mib = r.rss_kib as f64 / 1024.0;
+        let s = Summary::of(&[mib]).context("no reading")?;
+        rows.push(Row::measured(format!("{name} RSS after {after}"), "MiB", s));
+    }
+    Ok(rows)
+}
+
+fn read_all(pids: &[(&'static str, u32)]) -> Result<Vec<Reading>> {
+    pids.iter()
+        .map(|(name, pid)| {
+            procfs::read(*pid)
+                .with_context(|| format!("reading /proc/{pid} ({name}): has it exited?"))
+        })
+        .collect()
+}
