@@ -279,7 +279,14 @@ impl Core {
                         } else {
                             errors.join("; ")
                         };
-                        caption.push_str(&format!("\nThe camera failed: {why}."));
+                        if errors.iter().all(|e| e == crate::peers::NOT_IN_MEMORY) {
+                            caption.push_str(&format!(
+                                "\n{}: they are kept on the Pi under camd's event {event}.",
+                                crate::peers::NOT_IN_MEMORY
+                            ));
+                        } else {
+                            caption.push_str(&format!("\nThe camera failed: {why}."));
+                        }
                         warn!(event, "alert without photos");
                         courier.send_alert(Outgoing::Notify(caption), event);
                     } else {
