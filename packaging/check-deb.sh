@@ -4,6 +4,7 @@
 # --help, and --check-config on the example configuration.
 set -euo pipefail
 target="${1:-aarch64-unknown-linux-gnu}"
+profile="${2:-release}"
 cd "$(dirname "$0")/.."
 arch=$(case "$target" in aarch64-*) echo arm64 ;; x86_64-*) echo amd64 ;; *) echo "$target" ;; esac)
 deb=$(ls -t target/debian/secura-pi-cam_*_"$arch".deb | head -n 1)
@@ -36,7 +37,7 @@ if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
 fi
 echo "== running the $arch binaries ${runner[*]:+under ${runner[*]}}"
 for d in alarmd sniffer sensord camd botd; do
-  bin="target/$target/release/secura-$d"
+  bin="target/$target/$profile/secura-$d"
   file "$bin" 2>/dev/null | sed 's/,.*//' || true
   if ! "${runner[@]}" "$bin" --help >/dev/null; then
     echo "FAILED: secura-$d --help"; fail=1
@@ -48,5 +49,5 @@ for d in alarmd sniffer sensord camd botd; do
   fi
 done
 echo "== stripped sizes"
-ls -l target/"$target"/release/secura-{alarmd,sniffer,sensord,camd,botd} | awk '{print $5, $9}'
+ls -l target/"$target"/"$profile"/secura-{alarmd,sniffer,sensord,camd,botd} | awk '{print $5, $9}'
 exit $fail

@@ -276,6 +276,8 @@ async fn a_stopped_daemon_times_out_its_callers_while_alarmd_keeps_serving() {
 
     // botd frozen: alarmd's notices wait, its commands still work; they arrive on SIGCONT.
     sys.set_running(Part::Botd, false).unwrap();
+    // A request botd had already written may still be read by the stand-in after the stop.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let before = sys.sent().len();
     let t = Instant::now();
     sys.alarm.arm().await.unwrap();
