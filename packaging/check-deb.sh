@@ -29,7 +29,9 @@ need=(
 for f in "${need[@]}"; do
   grep -q " $f\$" <<<"$contents" || { echo "MISSING from the package: $f"; fail=1; }
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q conffiles || { echo "MISSING: conffiles"; fail=1; }
+# Read the whole listing before matching: `grep -q` on a pipe may SIGPIPE tar (pipefail).
+control=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
+grep -q conffiles <<<"$control" || { echo "MISSING: conffiles"; fail=1; }
 
 runner=()
 if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
