@@ -42,3 +42,111 @@ pub const SIMULATOR_IFACE: &str = "org.securapicam.Simulator1";
 
 /// Prefix of every error name this project returns.
 pub const ERROR_PREFIX: &str = "org.securapicam.Error";
+
+/// One of the daemons, with everything that names it: bus name, object path, main
+/// interface, short name (`camd`), binary and unit. Tables of daemons are built from
+/// [`Service::ALL`] rather than written out again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    /// alarmd: the state machine.
+    Alarm,
+    /// sniffer: presence of the owners' phones.
+    Presence,
+    /// sensord: the PIR sensor.
+    Sensor,
+    /// camd: the camera.
+    Camera,
+    /// botd: Telegram.
+    Bot,
+}
+
+impl Service {
+    /// Every daemon, alarmd first.
+    pub const ALL: [Service; 5] = [
+        Service::Alarm,
+        Service::Presence,
+        Service::Sensor,
+        Service::Camera,
+        Service::Bot,
+    ];
+
+    /// The well-known bus name it owns.
+    pub fn bus_name(self) -> &'static str {
+        match self {
+            Service::Alarm => ALARM_NAME,
+            Service::Presence => PRESENCE_NAME,
+            Service::Sensor => SENSOR_NAME,
+            Service::Camera => CAMERA_NAME,
+            Service::Bot => BOT_NAME,
+        }
+    }
+
+    /// The path of its object.
+    pub fn path(self) -> &'static str {
+        match self {
+            Service::Alarm => ALARM_PATH,
+            Service::Presence => PRESENCE_PATH,
+            Service::Sensor => SENSOR_PATH,
+            Service::Camera => CAMERA_PATH,
+            Service::Bot => BOT_PATH,
+        }
+    }
+
+    /// Its main interface.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Service::Alarm => ALARM_IFACE,
+            Service::Presence => PRESENCE_IFACE,
+            Service::Sensor => SENSOR_IFACE,
+            Service::Camera => CAMERA_IFACE,
+            Service::Bot => BOT_IFACE,
+        }
+    }
+
+    /// The short name people and logs use: `alarmd`, `sniffer`, `sensord`, `camd`, `botd`.
+    pub fn short(self) -> &'static str {
+        match self {
+            Service::Alarm => "alarmd",
+            Service::Presence => "sniffer",
+            Service::Sensor => "sensord",
+            Service::Camera => "camd",
+            Service::Bot => "botd",
+        }
+    }
+
+    /// The binary, which is also the system user and the unit's name: `secura-camd`.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Service::Alarm => "secura-alarmd",
+            Service::Presence => "secura-sniffer",
+            Service::Sensor => "secura-sensord",
+            Service::Camera => "secura-camd",
+            Service::Bot => "secura-botd",
+        }
+    }
+
+    /// Whether it serves `org.securapicam.Simulator1` (simulated hardware) with `--sim`.
+    pub fn serves_simulator(self) -> bool {
+        !matches!(self, Service::Alarm | Service::Bot)
+    }
+
+    /// The daemon with this short name.
+    pub fn from_short(short: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.short() == short)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Service;
+
+    #[test]
+    fn every_service_names_itself_consistently() {
+        for s in Service::ALL {
+            assert_eq!(s.path(), format!("/{}", s.bus_name().replace('.', "/")));
+            assert_eq!(s.interface(), format!("{}1", s.bus_name()));
+            assert_eq!(s.binary(), format!("secura-{}", s.short()));
+            assert_eq!(Service::from_short(s.short()), Some(s));
+        }
+    }
+}
