@@ -75,7 +75,7 @@ pub async fn run(
     state_dir: &Path,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(state_dir)
+    secura_kit::fs::create_private_dir(state_dir)
         .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
     for w in doc.presence.warnings() {
         warn!("{w}");
@@ -168,7 +168,7 @@ pub async fn run(
             )
         })?;
     info!(name = names::ALARM_NAME, "ready");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    secura_kit::systemd::notify_ready();
     let result = core.run(rx, shutdown).await;
     drop(tx);
     result

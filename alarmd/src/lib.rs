@@ -8,4 +8,5 @@ pub mod machine;
 pub mod peers;
 pub mod persist;
 pub mod service;
+pub mod start;
 pub mod watch;

@@ -3,8 +3,6 @@
 //! torn one.
 
 use crate::machine::Machine;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Errors reading or writing the state file.
@@ -93,20 +91,7 @@ impl StateFile {
             source,
         };
         let text = serde_json::to_vec_pretty(machine).map_err(|e| err(std::io::Error::other(e)))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(err)?;
-        f.write_all(&text).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        drop(f);
-        std::fs::rename(&tmp, &self.path).map_err(err)?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
-        Ok(())
+        secura_kit::fs::write_atomic(&self.path, &text).map_err(err)
     }
 }
 

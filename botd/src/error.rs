@@ -47,6 +47,20 @@ pub enum BotError {
     /// The system bus failed.
     #[error("D-Bus: {0}")]
     Bus(#[from] zbus::Error),
+    /// A task that runs for the daemon's whole life ended.
+    #[error(transparent)]
+    Task(#[from] secura_kit::tasks::TaskEnded),
+}
+
+impl From<BotError> for secura_kit::Exit {
+    fn from(e: BotError) -> secura_kit::Exit {
+        use secura_kit::Exit;
+        match e {
+            // The token file is part of the configuration: a restart cannot fix it.
+            BotError::Token(_) => Exit::Config,
+            _ => Exit::Failure,
+        }
+    }
 }
 
 impl BotError {

@@ -7,7 +7,6 @@
 //! [`poller`]).
 
 pub mod api;
-pub mod atomic;
 pub mod commands;
 pub mod error;
 pub mod handler;
@@ -22,12 +21,74 @@ pub mod users;
 
 pub use error::BotError;
 
-use secura_bus::config::TelegramConfig;
-use secura_bus::names::{BOT_NAME, BOT_PATH};
+use secura_bus::config::{Document, Skip, TelegramConfig};
+use secura_bus::names::{BOT_NAME, BOT_PATH, Service};
 use secura_bus::proxies::Alarm1Proxy;
+use secura_kit::{Context, Exit, Tasks};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The sections botd reads.
+pub type Config = Document<Skip, Skip, Skip, Skip, TelegramConfig>;
+
+/// botd with its token read, ready to run.
+#[derive(Debug)]
+pub struct Botd {
+    config: TelegramConfig,
+    token: token::Token,
+}
+
+impl secura_kit::Daemon for Botd {
+    const SERVICE: Service = Service::Bot;
+    const EXITS: &'static [Exit] = &[Exit::Done, Exit::Failure, Exit::NoPermission, Exit::Config];
+    // No simulated hardware: `--sim` lets it run without a token against the Bot API
+    // stand-in (the demo and tests).
+    const SIM: bool = true;
+    const WORKERS: usize = 2;
+    const ABOUT: &'static str = "The Telegram bot of Secura-Pi-Cam.";
+    type Config = Config;
+    type Error = BotError;
+
+    fn effective(config: &Config) -> Result<String, toml::ser::Error> {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            telegram: &'a TelegramConfig,
+        }
+        toml::to_string(&Shown {
+            telegram: &config.telegram,
+        })
+    }
+
+    fn prepare(config: Config, ctx: &Context) -> Result<Botd, BotError> {
+        let cfg = config.telegram;
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        let token = match token::load(credentials.as_deref(), &cfg.token_file) {
+            Ok(t) => t,
+            Err(e) if ctx.sim => {
+                tracing::warn!(
+                    "--sim without a token ({e}): using a placeholder only a stand-in accepts"
+                );
+                token::Token::parse(token::SIM_TOKEN)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Botd { config: cfg, token })
+    }
+
+    async fn run(
+        self,
+        ctx: Context,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), BotError> {
+        let opts = Options {
+            config: self.config,
+            token: self.token,
+            state_dir: ctx.state_dir,
+        };
+        run(opts, shutdown).await
+    }
+}
 
 /// What [`run`] needs.
 #[derive(Debug, Clone)]
@@ -42,11 +103,7 @@ pub struct Options {
 
 /// Prepare the state directory (mode 0700: it holds photos and who may command the alarm).
 pub fn prepare_state_dir(dir: &std::path::Path) -> Result<(), BotError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    secura_kit::fs::create_private_dir(dir)
         .map_err(BotError::io("creating the state directory", dir))
 }
 
@@ -87,25 +144,23 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         .build()
         .await?;
 
-    let tasks = [
-        tokio::spawn(service::announce(iface, Arc::clone(&shared))),
-        tokio::spawn(outbox::delivery::run(api.clone(), Arc::clone(&shared))),
-        tokio::spawn(poller::run(api, Arc::clone(&shared), alarm)),
-        tokio::spawn(secura_bus::systemd::watchdog_loop()),
-    ];
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        tracing::debug!(error = %e, "sd_notify READY failed");
-    }
-    tracing::info!(name = BOT_NAME, "serving");
-    shutdown.await;
-    tracing::info!("stopping");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    for t in &tasks {
-        t.abort();
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
+    let mut tasks = Tasks::new();
+    tasks.spawn(
+        "Bot1 properties",
+        service::announce(iface, Arc::clone(&shared)),
+    );
+    tasks.spawn(
+        "outbox delivery",
+        outbox::delivery::run(api.clone(), Arc::clone(&shared)),
+    );
+    tasks.spawn(
+        "Telegram poller",
+        poller::run(api, Arc::clone(&shared), alarm),
+    );
+    tasks.spawn("watchdog", secura_kit::systemd::watchdog());
+    secura_kit::systemd::notify_ready();
+    tracing::info!("serving {BOT_NAME}");
+    let result = tasks.run_until(shutdown).await;
     drop(conn);
-    Ok(())
+    Ok(result?)
 }

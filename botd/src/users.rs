@@ -1,8 +1,8 @@
 //! Who may talk to the bot: the `allowed_users` of the configuration plus the users paired at
 //! run time, which are kept in `paired-users` in the state directory (replaced atomically).
 
-use crate::atomic::write_atomic;
 use crate::error::BotError;
+use secura_kit::fs::write_atomic;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

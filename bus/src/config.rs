@@ -15,9 +15,6 @@ use std::time::Duration;
 /// The default configuration path.
 pub const DEFAULT_PATH: &str = "/etc/secura-pi-cam/config.toml";
 
-/// sysexits.h EX_CONFIG: the exit code of a daemon whose configuration is wrong.
-pub const EX_CONFIG: u8 = 78;
-
 /// A section this daemon does not read; only its presence is checked.
 pub type Skip = serde::de::IgnoredAny;
 
@@ -41,6 +38,10 @@ pub struct Document<A = Skip, P = Skip, S = Skip, C = Skip, T = Skip> {
     #[serde(default)]
     pub telegram: T,
 }
+
+/// The whole file with every section typed: what `--check-config` validates, whichever
+/// daemon is asked, so that a typo anywhere is caught.
+pub type Whole = Document<AlarmConfig, PresenceConfig, SensorConfig, CameraConfig, TelegramConfig>;
 
 /// What went wrong with the configuration, with where.
 #[derive(Debug, thiserror::Error)]

@@ -14,15 +14,13 @@ pub mod service;
 pub mod source;
 pub mod storage;
 
-use secura_bus::config::{CameraBackend, CameraConfig};
-use secura_bus::names::{CAMERA_NAME, CAMERA_PATH};
+use secura_bus::config::{CameraBackend, CameraConfig, Document, Skip};
+use secura_bus::names::{CAMERA_NAME, CAMERA_PATH, Service};
+use secura_kit::{Context, Exit, Tasks};
 use source::{FrameSource, Settings};
-use std::path::Path;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// sysexits.h EX_CANTCREAT: the state directory cannot be written.
-pub const EX_CANTCREAT: u8 = 73;
 
 /// How often stored photos are pruned besides after every event.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -36,18 +34,70 @@ pub enum CamdError {
     /// The bus refused the connection, the object or the name.
     #[error("cannot serve {CAMERA_NAME} on the system bus: {0}")]
     Bus(#[from] zbus::Error),
-    /// A thread or signal handler could not be set up.
+    /// The capture thread could not be started.
     #[error("cannot start: {0}")]
     Start(std::io::Error),
+    /// A task that runs for the daemon's whole life ended.
+    #[error(transparent)]
+    Task(#[from] secura_kit::tasks::TaskEnded),
 }
 
-impl CamdError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CamdError::Storage(_) => EX_CANTCREAT,
-            CamdError::Bus(_) | CamdError::Start(_) => 1,
+impl From<CamdError> for Exit {
+    fn from(e: CamdError) -> Exit {
+        match e {
+            CamdError::Storage(_) => Exit::CantCreate,
+            CamdError::Bus(_) | CamdError::Start(_) | CamdError::Task(_) => Exit::Failure,
         }
+    }
+}
+
+/// The sections camd reads.
+pub type Config = Document<Skip, Skip, Skip, CameraConfig>;
+
+/// camd, ready to run.
+#[derive(Debug)]
+pub struct Camd {
+    config: CameraConfig,
+}
+
+impl secura_kit::Daemon for Camd {
+    const SERVICE: Service = Service::Camera;
+    const EXITS: &'static [Exit] = &[
+        Exit::Done,
+        Exit::Failure,
+        Exit::CantCreate,
+        Exit::NoPermission,
+        Exit::Config,
+    ];
+    const SIM: bool = true;
+    const WORKERS: usize = 2;
+    const ABOUT: &'static str =
+        "The camera of Secura-Pi-Cam (org.securapicam.Camera on the system bus).";
+    type Config = Config;
+    type Error = CamdError;
+
+    fn effective(config: &Config) -> Result<String, toml::ser::Error> {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            camera: &'a CameraConfig,
+        }
+        toml::to_string(&Shown {
+            camera: &config.camera,
+        })
+    }
+
+    fn prepare(config: Config, _: &Context) -> Result<Camd, CamdError> {
+        Ok(Camd {
+            config: config.camera,
+        })
+    }
+
+    async fn run(
+        self,
+        ctx: Context,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), CamdError> {
+        run(&self.config, ctx.sim, &ctx.state_dir, shutdown).await
     }
 }
 
@@ -97,14 +147,19 @@ fn make_source(
     }
 }
 
-/// Serve the camera until SIGTERM/SIGINT, keeping event photos under `state_dir`.
-pub async fn run(config: &CameraConfig, sim: bool, state_dir: &Path) -> Result<(), CamdError> {
+/// Serve the camera until `shutdown` resolves, keeping event photos under `state_dir`.
+pub async fn run(
+    config: &CameraConfig,
+    sim: bool,
+    state_dir: &std::path::Path,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), CamdError> {
     let store = storage::Store::open(state_dir, config.retention.micros(), config.max_storage.0)?;
     let partials = store.remove_partials();
     let pruned = store.prune(secura_bus::types::now_micros())?;
     tracing::info!(dir = %state_dir.display(), partials, expired = pruned.expired, over_size = pruned.over_size, "event storage ready");
 
-    let mut signals = secura_bus::systemd::Signals::install().map_err(CamdError::Start)?;
+    let mut tasks = Tasks::new();
     let fault = Arc::new(Mutex::new(String::new()));
     let (backend, device, make) = make_source(config, sim, &fault);
     let s = settings(config);
@@ -121,13 +176,10 @@ pub async fn run(config: &CameraConfig, sim: bool, state_dir: &Path) -> Result<(
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     capture::spawn_thread(make, tx).map_err(CamdError::Start)?;
     let stall = (5 * s.period()).max(Duration::from_secs(10));
-    tokio::spawn(capture::pump(
-        rx,
-        Arc::clone(&shared),
-        health_tx,
-        stall,
-        device.clone(),
-    ));
+    tasks.spawn(
+        "capture pump",
+        capture::pump(rx, Arc::clone(&shared), health_tx, stall, device.clone()),
+    );
 
     let timing = events::EventTiming {
         pre_trigger: config.pre_trigger.get(),
@@ -151,14 +203,12 @@ pub async fn run(config: &CameraConfig, sim: bool, state_dir: &Path) -> Result<(
         .object_server()
         .interface::<_, service::Camera>(CAMERA_PATH)
         .await?;
-    tokio::spawn(service::follow_health(health_rx, iface));
-    tokio::spawn(prune_periodically(store));
+    tasks.spawn("health publisher", service::follow_health(health_rx, iface));
+    tasks.spawn("photo pruning", prune_periodically(store));
+    tasks.spawn("watchdog", secura_kit::systemd::watchdog());
     tracing::info!(backend, device = %device, width = s.width, height = s.height, fps = s.fps, sim, "serving {CAMERA_NAME}");
-    secura_bus::systemd::notify_ready();
-    secura_bus::systemd::spawn_watchdog();
-
-    let sig = signals.wait().await;
-    tracing::info!(signal = sig, "stopping");
+    secura_kit::systemd::notify_ready();
+    tasks.run_until(shutdown).await?;
     Ok(())
 }
 

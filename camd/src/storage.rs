@@ -7,8 +7,6 @@
 
 use crate::ring::Frame;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// One stored photo.
@@ -206,25 +204,14 @@ fn numeric(name: &std::ffi::OsStr, suffix: &str) -> Option<u64> {
 }
 
 fn mkdir(dir: &Path) -> Result<(), StoreError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(err("creating", dir))
+    secura_kit::fs::create_private_dir(dir).map_err(err("creating", dir))
 }
 
+/// The photo durably in place once the directory is synced (once per event, by the caller).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension("jpg.tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err("creating", &tmp))?;
-    f.write_all(bytes).map_err(err("writing", &tmp))?;
-    f.sync_all().map_err(err("syncing", &tmp))?;
-    fs::rename(&tmp, path).map_err(err("renaming into place", path))
+    secura_kit::fs::replace(path, bytes)
+        .map(|_| ())
+        .map_err(err("writing", path))
 }
 
 #[cfg(test)]
@@ -352,7 +339,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), DAY, u64::MAX).unwrap();
         store.save(1, &[frame(5, 10)]).unwrap();
-        fs::write(store.event_dir(1).join("6.jpg.tmp"), b"half").unwrap();
+        fs::write(store.event_dir(1).join(".6.jpg.tmp"), b"half").unwrap();
         assert_eq!(store.remove_partials(), 1);
         assert_eq!(store.scan().unwrap().len(), 1);
     }

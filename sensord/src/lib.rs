@@ -11,11 +11,10 @@ pub mod input;
 pub mod service;
 
 use input::{InputError, MotionInput};
-use secura_bus::config::{SensorBackend, SensorConfig};
-use secura_bus::names::{SENSOR_NAME, SENSOR_PATH};
-
-/// sysexits.h EX_UNAVAILABLE: the configured hardware does not exist on this machine.
-pub const EX_UNAVAILABLE: u8 = 69;
+use secura_bus::config::{Document, SensorBackend, SensorConfig, Skip};
+use secura_bus::names::{SENSOR_NAME, SENSOR_PATH, Service};
+use secura_kit::{Context, Exit, Tasks};
+use std::future::Future;
 
 /// Why the daemon stopped.
 #[derive(Debug, thiserror::Error)]
@@ -26,25 +25,77 @@ pub enum SensordError {
     /// The bus refused the connection, the object or the name.
     #[error("cannot serve {SENSOR_NAME} on the system bus: {0}")]
     Bus(#[from] zbus::Error),
-    /// Signal handlers could not be installed.
-    #[error("cannot install signal handlers: {0}")]
-    Signals(std::io::Error),
+    /// A task that runs for the daemon's whole life ended.
+    #[error(transparent)]
+    Task(#[from] secura_kit::tasks::TaskEnded),
 }
 
-impl SensordError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            SensordError::Unavailable(_) => EX_UNAVAILABLE,
-            SensordError::Bus(_) | SensordError::Signals(_) => 1,
+impl From<SensordError> for Exit {
+    fn from(e: SensordError) -> Exit {
+        match e {
+            SensordError::Unavailable(_) => Exit::Unavailable,
+            SensordError::Bus(_) | SensordError::Task(_) => Exit::Failure,
         }
     }
 }
 
-/// Serve the sensor until SIGTERM/SIGINT. `sim` selects the simulated input and serves
+/// The sections sensord reads.
+pub type Config = Document<Skip, Skip, SensorConfig>;
+
+/// sensord, ready to run.
+#[derive(Debug)]
+pub struct Sensord {
+    config: SensorConfig,
+}
+
+impl secura_kit::Daemon for Sensord {
+    const SERVICE: Service = Service::Sensor;
+    const EXITS: &'static [Exit] = &[
+        Exit::Done,
+        Exit::Failure,
+        Exit::Unavailable,
+        Exit::NoPermission,
+        Exit::Config,
+    ];
+    const SIM: bool = true;
+    const ABOUT: &'static str =
+        "The PIR motion sensor of Secura-Pi-Cam (org.securapicam.Sensor on the system bus).";
+    type Config = Config;
+    type Error = SensordError;
+
+    fn effective(config: &Config) -> Result<String, toml::ser::Error> {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            sensor: &'a SensorConfig,
+        }
+        toml::to_string(&Shown {
+            sensor: &config.sensor,
+        })
+    }
+
+    fn prepare(config: Config, _: &Context) -> Result<Sensord, SensordError> {
+        Ok(Sensord {
+            config: config.sensor,
+        })
+    }
+
+    async fn run(
+        self,
+        ctx: Context,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), SensordError> {
+        run(&self.config, ctx.sim, shutdown).await
+    }
+}
+
+/// Serve the sensor until `shutdown` resolves. `sim` selects the simulated input and serves
 /// `Simulator1`; otherwise the configured backend is used (a `sim` backend then has no
 /// simulator: nothing moves).
-pub async fn run(config: &SensorConfig, sim: bool) -> Result<(), SensordError> {
+pub async fn run(
+    config: &SensorConfig,
+    sim: bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SensordError> {
     let mut simulator = None;
     let mut input: Box<dyn MotionInput> = if sim || config.backend == SensorBackend::Sim {
         let s = input::sim::SimInput::new();
@@ -59,8 +110,6 @@ pub async fn run(config: &SensorConfig, sim: bool) -> Result<(), SensordError> {
         Err(e) if e.is_permanent() => return Err(SensordError::Unavailable(e)),
         other => other,
     };
-    let mut signals = secura_bus::systemd::Signals::install().map_err(SensordError::Signals)?;
-
     let mut builder = zbus::connection::Builder::system()
         .serve_at(SENSOR_PATH, service::Sensor::new(input.backend()));
     if let Some(s) = simulator {
@@ -77,16 +126,16 @@ pub async fn run(config: &SensorConfig, sim: bool) -> Result<(), SensordError> {
         sim,
         "serving {SENSOR_NAME}"
     );
-    secura_bus::systemd::notify_ready();
-    secura_bus::systemd::spawn_watchdog();
+    secura_kit::systemd::notify_ready();
 
     let timing = core::Timing {
         debounce: config.debounce.get(),
         warmup: config.warmup.get(),
     };
-    tokio::select! {
-        () = core::run(input, first, timing, service::Publisher::new(iface)) => {}
-        sig = signals.wait() => tracing::info!(signal = sig, "stopping"),
-    }
+    let mut tasks = Tasks::new();
+    let publisher = service::Publisher::new(iface);
+    tasks.spawn("motion input", core::run(input, first, timing, publisher));
+    tasks.spawn("watchdog", secura_kit::systemd::watchdog());
+    tasks.run_until(shutdown).await?;
     Ok(())
 }

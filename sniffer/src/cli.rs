@@ -1,11 +1,15 @@
-//! The command line: the daemon (no subcommand) and `scan`/`replay`/`probe`, with the order
-//! that matters for privilege — capabilities are reduced before the async runtime starts any
-//! thread — and the exit codes (0, 1, 2 for an unanswered probe, 78 for a bad configuration).
+//! The command line: the daemon (no subcommand, run by the kit as [`Sniffer`]) and
+//! `scan`/`replay`/`probe`, with the order that matters for privilege — capabilities are
+//! reduced before the async runtime starts any thread — and the exit codes (0, 1, 2 for an
+//! unanswered probe, 77 without CAP_NET_RAW or as root, 78 for a bad configuration).
 
 use crate::{commands, daemon, privilege};
 use clap::{Parser, Subcommand};
-use secura_bus::cli::{CommonArgs, refuse_root};
 use secura_bus::config::{self, ConfigError, Document, MacAddr, PresenceConfig, Skip};
+use secura_bus::names::Service;
+use secura_kit::cli::{CommonArgs, SimArgs};
+use secura_kit::{Context, Exit};
+use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +24,9 @@ pub struct Cli {
     /// The options every daemon takes.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// `--sim`.
+    #[command(flatten)]
+    pub sim: SimArgs,
     /// A one-shot command instead of the daemon.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -73,9 +80,6 @@ pub enum CliError {
     /// The configuration is wrong (exit 78).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Running as root without `--allow-root`.
-    #[error("{0}")]
-    Root(String),
     /// Capabilities are missing or cannot be dropped.
     #[error(transparent)]
     Privilege(#[from] privilege::PrivilegeError),
@@ -98,13 +102,64 @@ pub enum CliError {
     },
 }
 
-impl CliError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            CliError::Config(_) => ExitCode::from(config::EX_CONFIG),
-            _ => ExitCode::FAILURE,
+impl From<CliError> for Exit {
+    fn from(e: CliError) -> Exit {
+        match e {
+            CliError::Config(_) => Exit::Config,
+            // Without CAP_NET_RAW, or unable to shed the others: a restart cannot fix either.
+            CliError::Privilege(_) => Exit::NoPermission,
+            CliError::Command(_)
+            | CliError::Daemon(_)
+            | CliError::NoDevices
+            | CliError::Io { .. } => Exit::Failure,
         }
+    }
+}
+
+/// The presence daemon, its capabilities already reduced.
+#[derive(Debug)]
+pub struct Sniffer {
+    config: PresenceConfig,
+}
+
+impl secura_kit::Daemon for Sniffer {
+    const SERVICE: Service = Service::Presence;
+    const EXITS: &'static [Exit] = &[Exit::Done, Exit::Failure, Exit::NoPermission, Exit::Config];
+    const SIM: bool = true;
+    const WORKERS: usize = 2;
+    const ABOUT: &'static str = "Presence of the owners' phones: passive sniffing and the ARP \
+                                 prober (org.securapicam.Presence1).";
+    type Config = SnifferDoc;
+    type Error = CliError;
+
+    fn effective(config: &SnifferDoc) -> Result<String, toml::ser::Error> {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            presence: &'a PresenceConfig,
+        }
+        toml::to_string(&Shown {
+            presence: &config.presence,
+        })
+    }
+
+    fn prepare(config: SnifferDoc, ctx: &Context) -> Result<Sniffer, CliError> {
+        let cfg = config.presence;
+        for w in cfg.warnings() {
+            tracing::warn!("{w}");
+        }
+        // Before any thread exists, so that every thread starts with the reduced set.
+        let keep: &[_] = if ctx.sim { &[] } else { &[privilege::NEEDED] };
+        privilege::keep_only(keep)?;
+        tracing::info!(capabilities = ?privilege::effective(), "privileges dropped");
+        Ok(Sniffer { config: cfg })
+    }
+
+    async fn run(
+        self,
+        ctx: Context,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), CliError> {
+        Ok(daemon::run(self.config, ctx.sim, shutdown).await?)
     }
 }
 
@@ -122,28 +177,39 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(io("starting the async runtime"))
 }
 
-/// Run what `cli` asks for.
-pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    match cli.command {
-        None => run_daemon(&cli.common),
-        Some(Command::Scan { interface, seconds }) => {
+/// Run what `cli` asks for: the daemon, or a one-shot command.
+pub fn run(cli: Cli) -> ExitCode {
+    let Some(command) = cli.command else {
+        return secura_kit::daemon::serve::<Sniffer>(&cli.common, cli.sim.sim);
+    };
+    secura_kit::log::init(cli.common.debug);
+    secura_kit::daemon::finish(
+        Service::Presence.binary(),
+        run_command(&cli.common, command),
+    )
+}
+
+/// A one-shot command.
+fn run_command(common: &CommonArgs, command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Scan { interface, seconds } => {
             privilege::keep_only(&[privilege::NEEDED])?;
             let scan = commands::scan(&interface, Duration::from_secs(seconds));
             let (seen, counters) = runtime()?.block_on(scan)?;
             commands::print_scan(&mut std::io::stdout().lock(), &seen, &counters)
                 .map_err(io("writing the scan"))?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Done.into())
         }
-        Some(Command::Replay {
+        Command::Replay {
             file,
             macs,
             unfiltered,
-        }) => run_replay(&cli.common, &file, &macs, unfiltered),
-        Some(Command::Probe {
+        } => run_replay(common, &file, &macs, unfiltered),
+        Command::Probe {
             interface,
             timeout,
             macs,
-        }) => {
+        } => {
             privilege::keep_only(&[privilege::NEEDED])?;
             let answers = runtime()?.block_on(commands::probe(&interface, &macs, timeout))?;
             let mut out = std::io::stdout().lock();
@@ -159,8 +225,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 };
                 writeln!(out, "{line}").map_err(io("writing the answers"))?;
             }
+            // 2, like ping(8): the command worked, some device did not answer.
             Ok(if all {
-                ExitCode::SUCCESS
+                Exit::Done.into()
             } else {
                 ExitCode::from(2)
             })
@@ -213,39 +280,5 @@ fn run_replay(
         counters.matched,
         sightings.len()
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_daemon(common: &CommonArgs) -> Result<ExitCode, CliError> {
-    let doc: SnifferDoc = config::load(&common.config)?;
-    let cfg = doc.presence;
-    if common.check_config {
-        #[derive(serde::Serialize)]
-        struct Effective<'a> {
-            presence: &'a PresenceConfig,
-        }
-        let text = toml::to_string(&Effective { presence: &cfg }).map_err(|e| CliError::Io {
-            what: "printing the configuration",
-            source: std::io::Error::other(e),
-        })?;
-        print!("{text}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    refuse_root("sniffer", common.allow_root).map_err(CliError::Root)?;
-    for w in cfg.warnings() {
-        tracing::warn!("{w}");
-    }
-    // Before any thread exists, so that every thread starts with the reduced set.
-    let keep: &[_] = if common.sim {
-        &[]
-    } else {
-        &[privilege::NEEDED]
-    };
-    privilege::keep_only(keep)?;
-    tracing::info!(capabilities = ?privilege::effective(), "privileges dropped");
-    // The signal handlers are installed inside the runtime, before the name is owned.
-    runtime()?.block_on(async {
-        daemon::run(cfg, common.sim, secura_bus::cli::shutdown_signal()).await
-    })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Done.into())
 }

@@ -351,7 +351,7 @@ fn root_is_refused_without_allow_root() {
         &["--config", cfg.to_str().unwrap(), "--sim"],
     )
     .unwrap();
-    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(code, Some(77), "{out}");
     assert!(out.contains("refuses to run as root"), "{out}");
 }
 

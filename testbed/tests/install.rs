@@ -77,8 +77,8 @@ fn units_users_state_directories_and_policies_agree() {
         assert_eq!(key(&unit, "Type"), vec!["notify"], "{unit_name}");
         assert_eq!(key(&unit, "Restart"), vec!["on-failure"], "{unit_name}");
         assert!(!key(&unit, "WatchdogSec").is_empty(), "{unit_name}");
-        // The daemon's default state directory (bus::cli::state_dir) is the unit's.
-        let dir = secura_bus::cli::state_dir(daemon);
+        // The daemon's default state directory (kit::cli::state_dir) is the unit's.
+        let dir = secura_kit::cli::state_dir(daemon);
         if std::env::var_os("STATE_DIRECTORY").is_none() {
             assert_eq!(
                 dir.file_name().unwrap().to_str().unwrap(),
@@ -142,4 +142,51 @@ fn every_policy_and_interface_file_is_well_formed_and_loads_into_dbus_daemon() {
         !log.contains("Encountered error"),
         "dbus-daemon rejected a policy file:\n{log}"
     );
+}
+
+/// Every exit code the daemon can end with, from its `Daemon` implementation.
+fn exits(service: secura_bus::names::Service) -> &'static [secura_kit::Exit] {
+    use secura_bus::names::Service;
+    use secura_kit::Daemon;
+    match service {
+        Service::Alarm => secura_alarmd::start::Alarmd::EXITS,
+        Service::Presence => secura_sniffer::cli::Sniffer::EXITS,
+        Service::Sensor => secura_sensord::Sensord::EXITS,
+        Service::Camera => secura_camd::Camd::EXITS,
+        Service::Bot => secura_botd::Botd::EXITS,
+    }
+}
+
+#[test]
+fn every_units_restart_prevent_exit_status_matches_what_its_daemon_can_exit_with() {
+    use secura_bus::names::Service;
+    for service in Service::ALL {
+        let unit = read(&format!("systemd/{}.service", service.binary()));
+        let mut listed: Vec<u8> = key(&unit, "RestartPreventExitStatus")
+            .iter()
+            .flat_map(|v| v.split_whitespace())
+            .map(|c| {
+                c.parse()
+                    .unwrap_or_else(|_| panic!("{}: {c}", service.binary()))
+            })
+            .collect();
+        listed.sort_unstable();
+        let mut expected: Vec<u8> = exits(service)
+            .iter()
+            .filter(|e| e.no_restart())
+            .map(|e| e.code())
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(
+            listed,
+            expected,
+            "{}: RestartPreventExitStatus= must list exactly the codes a restart cannot cure",
+            service.binary()
+        );
+        assert!(
+            exits(service).contains(&secura_kit::Exit::Config)
+                && exits(service).contains(&secura_kit::Exit::NoPermission),
+            "every daemon refuses a bad configuration (78) and root (77)"
+        );
+    }
 }

@@ -3,8 +3,8 @@
 //! recipient has it. Entries too old or beyond the byte budget are dropped, oldest first.
 
 use super::entry::{self, Body, Meta};
-use crate::atomic::{sync_dir, write_atomic};
 use crate::error::BotError;
+use secura_kit::fs::{sync_dir, write_atomic};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
