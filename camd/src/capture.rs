@@ -80,7 +80,7 @@ where
 }
 
 fn run_thread(source: &mut dyn FrameSource, tx: &mpsc::Sender<Msg>) {
-    let mut backoff = FIRST_RETRY;
+    let mut backoff = secura_kit::Backoff::new(FIRST_RETRY, MAX_RETRY);
     loop {
         let failure = match source.open() {
             Ok(size) => {
@@ -90,7 +90,7 @@ fn run_thread(source: &mut dyn FrameSource, tx: &mpsc::Sender<Msg>) {
                 loop {
                     match source.next_frame() {
                         Ok(jpeg) => {
-                            backoff = FIRST_RETRY;
+                            backoff.reset();
                             let at = secura_bus::types::now_micros();
                             let msg = Msg::Frame {
                                 jpeg,
@@ -108,13 +108,13 @@ fn run_thread(source: &mut dyn FrameSource, tx: &mpsc::Sender<Msg>) {
             Err(e) => e,
         };
         source.close();
-        tracing::debug!(error = %failure, retry_in = ?backoff, "camera failed; opening it again");
+        let delay = backoff.next_delay();
+        tracing::debug!(error = %failure, retry_in = ?delay, "camera failed; opening it again");
         // The text stays the same across retries, so `Fault` changes only when the cause does.
         if tx.blocking_send(Msg::Failed(failure.to_string())).is_err() {
             return;
         }
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(MAX_RETRY);
+        std::thread::sleep(delay);
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn run(
     let mono = move |t: Instant| t.saturating_duration_since(start);
     let mut events: Option<mpsc::Receiver<InputEvent>> = None;
     let mut retry_at: Option<Instant> = None;
-    let mut backoff = FIRST_RETRY;
+    let mut backoff = secura_kit::Backoff::new(FIRST_RETRY, MAX_RETRY);
     let initial = match first {
         Ok(opened) => {
             events = Some(opened.events);
@@ -42,7 +42,7 @@ pub async fn run(
         }
         Err(e) => {
             fail(&out, &e.to_string()).await;
-            retry_at = Some(start + backoff);
+            retry_at = Some(start + backoff.next_delay());
             false
         }
     };
@@ -72,8 +72,8 @@ pub async fn run(
                     };
                     events = None;
                     fail(&out, &why).await;
-                    backoff = FIRST_RETRY;
-                    retry_at = Some(Instant::now() + backoff);
+                    backoff.reset();
+                    retry_at = Some(Instant::now() + backoff.next_delay());
                 }
             },
             () = sleep_until(decide_at) => {
@@ -87,13 +87,12 @@ pub async fn run(
                     deb.edge(opened.level, mono(Instant::now()));
                     events = Some(opened.events);
                     retry_at = None;
-                    backoff = FIRST_RETRY;
+                    backoff.reset();
                     publish_fault(&out, "").await;
                 }
                 Err(e) => {
                     fail(&out, &e.to_string()).await;
-                    backoff = (backoff * 2).min(MAX_RETRY);
-                    retry_at = Some(Instant::now() + backoff);
+                    retry_at = Some(Instant::now() + backoff.next_delay());
                 }
             },
         }
