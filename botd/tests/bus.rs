@@ -16,20 +16,6 @@ fn memfd(bytes: &[u8]) -> zbus::OwnedFd {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn bot1_interface_matches_the_checked_in_xml() {
-    let s = Setup::start().await;
-    let conn = s.bus.connect().await.unwrap();
-    secura_testbed::introspect::check_interface_xml(
-        &conn,
-        secura_bus::names::BOT_NAME,
-        secura_bus::names::BOT_PATH,
-        secura_bus::names::BOT_IFACE,
-    )
-    .await
-    .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn notify_and_alert_refuse_bad_input_and_queue_nothing() {
     let s = Setup::start().await;
     let (_c, bot) = s.bot1().await;
@@ -263,42 +249,6 @@ fn a_token_file_readable_by_others_is_refused_without_showing_the_token() {
     assert_eq!(code, Some(78), "{out}");
     assert!(out.contains("chmod 600"), "{out}");
     assert!(!out.contains("TESTtoken"), "{out}");
-}
-
-#[test]
-fn refuses_to_run_as_root_without_allow_root() {
-    if !nix::unistd::geteuid().is_root() {
-        return;
-    }
-    let example = secura_testbed::bus::repo_root().join("config/config.toml");
-    let example = example.to_str().unwrap();
-    let (code, out) = run_to_end("secura-botd", &["--config", example]).unwrap();
-    assert_eq!(code, Some(77), "{out}");
-    assert!(out.contains("refuses to run as root"), "{out}");
-    // Validating the configuration does not need to run as the bot's user.
-    let (code, out) = run_to_end("secura-botd", &["--config", example, "--check-config"]).unwrap();
-    assert_eq!(code, Some(0), "{out}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_stops_botd_cleanly_and_releases_the_name() {
-    let mut s = Setup::start().await;
-    let started = std::time::Instant::now();
-    assert_eq!(
-        s.botd.stop(Duration::from_secs(10)).unwrap(),
-        Some(0),
-        "{}",
-        s.botd.log()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
-    let conn = s.bus.connect().await.unwrap();
-    let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
-    let name = zbus::names::BusName::try_from(secura_bus::names::BOT_NAME).unwrap();
-    assert!(!dbus.name_has_owner(name).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]

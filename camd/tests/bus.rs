@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use secura_bus::fd::{is_write_sealed, read_all};
-use secura_bus::names::{CAMERA_IFACE, CAMERA_NAME, CAMERA_PATH};
+use secura_bus::names::Service;
+use secura_bus::names::{CAMERA_NAME, CAMERA_PATH};
 use secura_bus::proxies::{Camera1Proxy, Simulator1Proxy};
 use secura_testbed::daemon::run_to_end;
-use secura_testbed::{Daemon, TestBus, eventually};
+use secura_testbed::{Daemon, Launch, Started, eventually};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,40 +25,22 @@ fn config(dir: &Path, camera: &str) -> PathBuf {
     path
 }
 
-struct Setup {
-    bus: TestBus,
-    daemon: Daemon,
-    conn: zbus::Connection,
-    state: PathBuf,
-}
-
 async fn setup_with(
     camera: &str,
     args: &[&str],
     env: &[(&str, &str)],
-    prepare: impl FnOnce(&Path),
-) -> Setup {
-    let bus = TestBus::start().unwrap();
-    let cfg = config(bus.dir(), camera);
-    let state = bus.dir().join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    prepare(&state);
-    let mut all = vec!["--config", cfg.to_str().unwrap(), "-d"];
-    all.extend_from_slice(args);
-    let daemon = Daemon::spawn_with_env(&bus, "secura-camd", &all, &state, env).unwrap();
-    if let Err(e) = bus.wait_for_name(CAMERA_NAME, T).await {
-        panic!("{e}\n--- camd log ---\n{}", daemon.log());
+    prepare: impl FnOnce(&Path) + 'static,
+) -> Started {
+    let mut launch = Launch::new(Service::Camera, format!("[camera]\n{camera}"))
+        .args(args)
+        .prepare_state(prepare);
+    for (k, v) in env {
+        launch = launch.env(k, v);
     }
-    let conn = bus.connect().await.unwrap();
-    Setup {
-        bus,
-        daemon,
-        conn,
-        state,
-    }
+    launch.start().await
 }
 
-async fn setup(camera: &str, args: &[&str]) -> Setup {
+async fn setup(camera: &str, args: &[&str]) -> Started {
     setup_with(camera, args, &[], |_| {}).await
 }
 
@@ -153,19 +136,6 @@ async fn capture_event_returns_sealed_jpegs_of_the_configured_size_and_stores_th
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn served_camera1_matches_the_checked_in_introspection_xml() {
-    let s = setup(SIM, &["--sim"]).await;
-    secura_testbed::introspect::check_interface_xml(
-        &s.conn,
-        CAMERA_NAME,
-        CAMERA_PATH,
-        CAMERA_IFACE,
-    )
-    .await
-    .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn snapshots_are_fresh_frames_that_change_over_time() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let s = setup(SIM, &["--sim"]).await;
@@ -240,7 +210,7 @@ async fn events_older_than_the_retention_are_pruned() {
 async fn storage_over_max_storage_is_pruned_oldest_first_at_start() {
     let now = secura_bus::types::now_micros();
     let cfg = format!("{SIM}max_storage = \"1MiB\"\n");
-    let s = setup_with(&cfg, &["--sim"], &[], |state| {
+    let s = setup_with(&cfg, &["--sim"], &[], move |state| {
         for (event, age) in [(7u64, 20_000_000u64), (8, 10_000_000)] {
             let dir = state.join(format!("events/{event}"));
             std::fs::create_dir_all(&dir).unwrap();
@@ -345,44 +315,6 @@ async fn rpicam_frames_are_served_and_a_dead_child_is_reported_and_restarted() {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn simulator_is_not_served_without_sim() {
-    let s = setup(SIM, &[]).await;
-    let xml = s
-        .bus
-        .busctl_ok(&["introspect", "--xml-interface", CAMERA_NAME, CAMERA_PATH])
-        .unwrap();
-    assert!(xml.contains(CAMERA_IFACE));
-    assert!(!xml.contains("org.securapicam.Simulator1"), "{xml}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_stops_the_daemon_with_exit_code_0() {
-    let mut s = setup(SIM, &["--sim"]).await;
-    assert_eq!(s.daemon.stop(T).unwrap(), Some(0));
-}
-
-#[test]
-fn check_config_prints_the_effective_camera_section() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "backend = \"rpicam\"\nfps = 3\n");
-    let (code, out) = run_to_end(
-        "secura-camd",
-        &[
-            "--check-config",
-            "--allow-root",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("[camera]"), "{out}");
-    assert!(out.contains("backend = \"rpicam\""), "{out}");
-    assert!(out.contains("fps = 3"), "{out}");
-    assert!(out.contains("pre_trigger = \"2s\""), "{out}");
-}
-
 #[test]
 fn an_out_of_range_value_exits_78_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -400,19 +332,6 @@ fn an_out_of_range_value_exits_78_naming_file_line_and_key() {
     assert_eq!(code, Some(78), "{out}");
     assert!(out.contains(&format!("{}:3:", cfg.display())), "{out}");
     assert!(out.contains("quality"), "{out}");
-}
-
-#[test]
-fn refuses_to_run_as_root_without_allow_root() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: not root");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), SIM);
-    let (code, out) = run_to_end("secura-camd", &["--config", cfg.to_str().unwrap()]).unwrap();
-    assert_eq!(code, Some(77), "{out}");
-    assert!(out.contains("refuses to run as root"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -442,35 +361,6 @@ async fn a_snapshot_is_answered_while_a_capture_event_is_running() {
     })
     .await
     .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn under_the_project_policy_alone_only_secura_camd_may_own_the_name() {
-    if nix::unistd::User::from_name("secura-camd")
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        eprintln!("skipped: the secura-camd user exists here");
-        return;
-    }
-    let bus = TestBus::start_with(secura_testbed::Overlay::PolicyOnly).unwrap();
-    let cfg = config(bus.dir(), SIM);
-    let mut d = Daemon::spawn(
-        &bus,
-        "secura-camd",
-        &["--config", cfg.to_str().unwrap(), "--sim"],
-        &bus.dir().join("state"),
-    )
-    .unwrap();
-    let code = d.wait_exit(T).unwrap();
-    let log = d.log();
-    assert_eq!(code, Some(1), "{log}");
-    assert!(log.contains("cannot serve org.securapicam.Camera"), "{log}");
-    assert!(
-        log.contains("AccessDenied") || log.contains("not allowed"),
-        "{log}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,10 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use futures_util::StreamExt;
-use secura_bus::names::{SENSOR_IFACE, SENSOR_NAME, SENSOR_PATH};
+use secura_bus::names::Service;
+use secura_bus::names::{SENSOR_NAME, SENSOR_PATH};
 use secura_bus::proxies::{Sensor1Proxy, Simulator1Proxy};
-use secura_testbed::daemon::run_to_end;
-use secura_testbed::{Daemon, TestBus, eventually};
+use secura_testbed::{Daemon, Launch, Started, TestBus, eventually};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zbus::proxy::CacheProperties;
@@ -18,28 +18,18 @@ fn config(dir: &Path, sensor: &str) -> PathBuf {
     path
 }
 
-struct Setup {
-    bus: TestBus,
-    daemon: Daemon,
-    conn: zbus::Connection,
-}
-
-/// A bus, sensord on it with `[sensor]` = `sensor` and `args`, and a client connection that
-/// owns a name (the policy delivers Sensor1 signals only to org.securapicam.* owners).
-async fn setup(sensor: &str, args: &[&str]) -> Setup {
-    let bus = TestBus::start().unwrap();
-    let cfg = config(bus.dir(), sensor);
-    let mut all = vec!["--config", cfg.to_str().unwrap(), "-d"];
-    all.extend_from_slice(args);
-    let daemon = Daemon::spawn(&bus, "secura-sensord", &all, &bus.dir().join("state")).unwrap();
-    if let Err(e) = bus.wait_for_name(SENSOR_NAME, T).await {
-        panic!("{e}\n--- sensord log ---\n{}", daemon.log());
-    }
-    let conn = bus.connect().await.unwrap();
-    conn.request_name("org.securapicam.TestClient")
+/// A bus, the daemon on it with `[sensor]` = `section` and `args`, and a client connection that
+/// owns a name (the policy delivers the daemon's signals only to org.securapicam.* owners).
+async fn setup(section: &str, args: &[&str]) -> Started {
+    let s = Launch::new(Service::Sensor, format!("[sensor]\n{section}"))
+        .args(args)
+        .start()
+        .await;
+    s.conn
+        .request_name("org.securapicam.TestClient")
         .await
         .unwrap();
-    Setup { bus, daemon, conn }
+    s
 }
 
 async fn sensor(conn: &zbus::Connection) -> Sensor1Proxy<'static> {
@@ -92,19 +82,6 @@ async fn simulated_motion_emits_motion_then_motion_ended_and_updates_properties(
         assert!(eventually(T, || async { !sensor.active().await.unwrap() }).await);
         assert_eq!(sensor.last_motion().await.unwrap(), at);
     })
-    .await
-    .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn served_sensor1_matches_the_checked_in_introspection_xml() {
-    let s = setup(SIM, &["--sim"]).await;
-    secura_testbed::introspect::check_interface_xml(
-        &s.conn,
-        SENSOR_NAME,
-        SENSOR_PATH,
-        SENSOR_IFACE,
-    )
     .await
     .unwrap();
 }
@@ -171,63 +148,6 @@ async fn edges_during_the_warmup_raise_no_motion() {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn simulator_is_not_served_without_sim() {
-    let s = setup(SIM, &[]).await;
-    let xml = s
-        .bus
-        .busctl_ok(&["introspect", "--xml-interface", SENSOR_NAME, SENSOR_PATH])
-        .unwrap();
-    assert!(xml.contains(SENSOR_IFACE));
-    assert!(!xml.contains("org.securapicam.Simulator1"), "{xml}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_stops_the_daemon_with_exit_code_0() {
-    let mut s = setup(SIM, &["--sim"]).await;
-    assert_eq!(s.daemon.stop(T).unwrap(), Some(0));
-}
-
-#[test]
-fn check_config_prints_the_effective_sensor_section() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "pin = 17\n");
-    let (code, out) = run_to_end(
-        "secura-sensord",
-        &[
-            "--check-config",
-            "--allow-root",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("[sensor]"), "{out}");
-    assert!(out.contains("pin = 17"), "{out}");
-    assert!(out.contains("backend = \"gpio\""), "{out}");
-    assert!(out.contains("warmup = \"30s\""), "{out}");
-}
-
-#[test]
-fn an_unknown_key_exits_78_naming_file_line_and_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "pin = 17\ndebunce = \"50ms\"\n");
-    let (code, out) = run_to_end(
-        "secura-sensord",
-        &[
-            "--check-config",
-            "--allow-root",
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
-    assert_eq!(code, Some(78), "{out}");
-    assert!(out.contains(&format!("{}:3:", cfg.display())), "{out}");
-    assert!(out.contains("debunce"), "{out}");
-}
-
 fn on_a_pi() -> bool {
     std::fs::read_to_string("/proc/device-tree/model")
         .map(|m| m.contains("Raspberry Pi"))
@@ -258,46 +178,4 @@ async fn gpio_backend_off_a_pi_exits_69_with_a_clear_message() {
         "{log}"
     );
     assert!(!log.contains("panicked"), "{log}");
-}
-
-#[test]
-fn refuses_to_run_as_root_without_allow_root() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: not root");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), SIM);
-    let (code, out) = run_to_end("secura-sensord", &["--config", cfg.to_str().unwrap()]).unwrap();
-    assert_eq!(code, Some(77), "{out}");
-    assert!(out.contains("refuses to run as root"), "{out}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn under_the_project_policy_alone_only_secura_sensord_may_own_the_name() {
-    if nix::unistd::User::from_name("secura-sensord")
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        eprintln!("skipped: the secura-sensord user exists here");
-        return;
-    }
-    let bus = TestBus::start_with(secura_testbed::Overlay::PolicyOnly).unwrap();
-    let cfg = config(bus.dir(), SIM);
-    let mut d = Daemon::spawn(
-        &bus,
-        "secura-sensord",
-        &["--config", cfg.to_str().unwrap(), "--sim"],
-        &bus.dir().join("state"),
-    )
-    .unwrap();
-    let code = d.wait_exit(T).unwrap();
-    let log = d.log();
-    assert_eq!(code, Some(1), "{log}");
-    assert!(log.contains("cannot serve org.securapicam.Sensor"), "{log}");
-    assert!(
-        log.contains("AccessDenied") || log.contains("not allowed"),
-        "{log}"
-    );
 }

@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use futures_util::StreamExt;
+use secura_bus::names::Service;
 use secura_bus::names::{PRESENCE_IFACE, PRESENCE_NAME, PRESENCE_PATH};
 use secura_bus::proxies::{Presence1Proxy, Simulator1Proxy};
 use secura_testbed::daemon::run_to_end;
-use secura_testbed::{Daemon, TestBus, eventually};
+use secura_testbed::{Launch, Started, eventually};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use zbus::proxy::CacheProperties;
@@ -29,28 +30,18 @@ fn presence_section(interval: &str) -> String {
     )
 }
 
-struct Setup {
-    bus: TestBus,
-    daemon: Daemon,
-    conn: zbus::Connection,
-}
-
-/// A bus, the sniffer on it, and a client that owns a name (the policy delivers Presence1
-/// signals only to org.securapicam.* owners under the test overlay).
-async fn setup(presence: &str, args: &[&str]) -> Setup {
-    let bus = TestBus::start().unwrap();
-    let cfg = config(bus.dir(), presence);
-    let mut all = vec!["--config", cfg.to_str().unwrap(), "-d"];
-    all.extend_from_slice(args);
-    let daemon = Daemon::spawn(&bus, "secura-sniffer", &all, &bus.dir().join("state")).unwrap();
-    if let Err(e) = bus.wait_for_name(PRESENCE_NAME, T).await {
-        panic!("{e}\n--- sniffer log ---\n{}", daemon.log());
-    }
-    let conn = bus.connect().await.unwrap();
-    conn.request_name("org.securapicam.TestClient")
+/// A bus, the daemon on it with `[presence]` = `section` and `args`, and a client connection that
+/// owns a name (the policy delivers the daemon's signals only to org.securapicam.* owners).
+async fn setup(section: &str, args: &[&str]) -> Started {
+    let s = Launch::new(Service::Presence, format!("[presence]\n{section}"))
+        .args(args)
+        .start()
+        .await;
+    s.conn
+        .request_name("org.securapicam.TestClient")
         .await
         .unwrap();
-    Setup { bus, daemon, conn }
+    s
 }
 
 async fn presence(conn: &zbus::Connection) -> Presence1Proxy<'static> {
@@ -192,34 +183,6 @@ async fn probe_rejects_bad_arguments_with_invalid_argument() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn served_interface_matches_the_checked_in_xml() {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        let s = setup(&presence_section("30s"), &["--sim"]).await;
-        secura_testbed::introspect::check_interface_xml(
-            &s.conn,
-            PRESENCE_NAME,
-            PRESENCE_PATH,
-            PRESENCE_IFACE,
-        )
-        .await
-        .unwrap();
-    })
-    .await
-    .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_stops_the_daemon_cleanly() {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        let mut s = setup(&presence_section("30s"), &["--sim"]).await;
-        assert_eq!(s.daemon.stop(T).unwrap(), Some(0), "{}", s.daemon.log());
-        let _ = &s.bus;
-    })
-    .await
-    .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn other_users_may_not_probe_or_read_devices() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root to run busctl as another user");
@@ -306,56 +269,6 @@ async fn other_users_may_not_probe_or_read_devices() {
 }
 
 #[test]
-fn check_config_prints_the_effective_section() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &presence_section("45s"));
-    let (code, out) = run_to_end(
-        "secura-sniffer",
-        &["--config", cfg.to_str().unwrap(), "--check-config"],
-    )
-    .unwrap();
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("[presence]"), "{out}");
-    assert!(out.contains("sighting_interval = \"45s\""), "{out}");
-    assert!(out.contains(ALICE), "{out}");
-    assert!(out.contains("monitor_interface = \"\""), "{out}");
-}
-
-#[test]
-fn an_unknown_key_exits_78_naming_file_line_and_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        "lan_interface = \"eth0\"\nsniff_harder = true\n",
-    );
-    let (code, out) = run_to_end(
-        "secura-sniffer",
-        &["--config", cfg.to_str().unwrap(), "--check-config"],
-    )
-    .unwrap();
-    assert_eq!(code, Some(78), "{out}");
-    assert!(out.contains(&format!("{}:3:", cfg.display())), "{out}");
-    assert!(out.contains("sniff_harder"), "{out}");
-}
-
-#[test]
-fn root_is_refused_without_allow_root() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: only meaningful as root");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &presence_section("30s"));
-    let (code, out) = run_to_end(
-        "secura-sniffer",
-        &["--config", cfg.to_str().unwrap(), "--sim"],
-    )
-    .unwrap();
-    assert_eq!(code, Some(77), "{out}");
-    assert!(out.contains("refuses to run as root"), "{out}");
-}
-
-#[test]
 fn replay_prints_one_json_object_per_sighting() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("lan.pcap");
@@ -409,42 +322,4 @@ fn replay_prints_one_json_object_per_sighting() {
     assert_eq!(lines[0]["ip"], "192.168.1.23");
     assert_eq!(lines[1]["at"], 1_700_000_040_000_000u64);
     assert!(out.contains("2 frames, 0 malformed"), "{out}");
-}
-
-#[test]
-fn the_policy_file_loads_into_dbus_daemon_without_errors() {
-    // dbus-daemon skips a malformed file in an includedir with a warning and the bus then runs
-    // without the policy; an <include> of it alone makes any error visible.
-    let dir = tempfile::tempdir().unwrap();
-    let policy = secura_testbed::bus::repo_root().join("dbus-policy/org.securapicam.Presence.conf");
-    let conf = dir.path().join("bus.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "<busconfig><type>system</type><listen>unix:path={}/sock</listen>\
-             <auth>EXTERNAL</auth><include>{}</include></busconfig>",
-            dir.path().display(),
-            policy.display()
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", conf.display()))
-        .args(["--nofork", "--nopidfile", "--print-address=1"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let stdout = child.stdout.take().unwrap();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        line.starts_with("unix:"),
-        "dbus-daemon did not start: {stderr}"
-    );
-    assert!(!stderr.contains("Error in file"), "{stderr}");
-    assert!(!stderr.contains("not well-formed"), "{stderr}");
 }

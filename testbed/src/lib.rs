@@ -9,6 +9,7 @@
 pub mod bus;
 pub mod daemon;
 pub mod fakes;
+pub mod harness;
 pub mod introspect;
 pub mod netns;
 pub mod system;
@@ -16,6 +17,7 @@ pub mod telegram;
 
 pub use bus::{Overlay, TestBus};
 pub use daemon::{Daemon, bin_path};
+pub use harness::{Launch, Started};
 
 /// Wait for `cond` to become true, polling every 20 ms, for at most `timeout`.
 pub async fn eventually<F, Fut>(timeout: std::time::Duration, mut cond: F) -> bool

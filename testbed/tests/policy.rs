@@ -124,11 +124,17 @@ async fn start_system() -> System {
         ("botd", BOT_NAME),
         ("alarmd", ALARM_NAME),
     ] {
+        // alarmd has no simulated hardware, so no --sim.
+        let args: &[&str] = if daemon == "alarmd" {
+            &["--config", &cfg, "-d"]
+        } else {
+            &["--config", &cfg, "--sim", "-d"]
+        };
         let d = Daemon::spawn_as(
             &bus,
             &format!("secura-{daemon}"),
             &format!("secura-{daemon}"),
-            &["--config", &cfg, "--sim", "-d"],
+            args,
             &bus.dir().join(daemon),
         )
         .unwrap();
