@@ -51,13 +51,7 @@ impl secura_kit::Daemon for Botd {
     type Error = BotError;
 
     fn effective(config: &Config) -> Result<String, toml::ser::Error> {
-        #[derive(serde::Serialize)]
-        struct Shown<'a> {
-            telegram: &'a TelegramConfig,
-        }
-        toml::to_string(&Shown {
-            telegram: &config.telegram,
-        })
+        secura_kit::daemon::section("telegram", &config.telegram)
     }
 
     fn prepare(config: Config, ctx: &Context) -> Result<Botd, BotError> {

@@ -77,13 +77,7 @@ impl secura_kit::Daemon for Camd {
     type Error = CamdError;
 
     fn effective(config: &Config) -> Result<String, toml::ser::Error> {
-        #[derive(serde::Serialize)]
-        struct Shown<'a> {
-            camera: &'a CameraConfig,
-        }
-        toml::to_string(&Shown {
-            camera: &config.camera,
-        })
+        secura_kit::daemon::section("camera", &config.camera)
     }
 
     fn prepare(config: Config, _: &Context) -> Result<Camd, CamdError> {

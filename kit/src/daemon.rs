@@ -168,6 +168,13 @@ fn check_config<D: Daemon>(common: &CommonArgs) -> Exit {
     }
 }
 
+/// One section as `--check-config` prints it: `[name]` and its keys.
+pub fn section<T: serde::Serialize>(name: &str, value: &T) -> Result<String, toml::ser::Error> {
+    let mut table = toml::Table::new();
+    table.insert(name.to_string(), toml::Value::try_from(value)?);
+    toml::to_string(&table)
+}
+
 /// A daemon's error: its whole chain on stderr (the journal under systemd, the person at a
 /// terminal otherwise) and in the log, then its exit code.
 fn failed<D: Daemon>(e: D::Error) -> ExitCode {

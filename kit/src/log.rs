@@ -23,20 +23,26 @@ pub fn init(debug: bool) {
         return;
     }
     if under_journal() {
-        let format = Priority(
-            tracing_subscriber::fmt::format()
-                .without_time()
-                .with_target(false)
-                .with_level(false)
-                .with_ansi(false),
-        );
         let _ = builder
-            .event_format(format)
+            .event_format(journal_format())
             .with_writer(std::io::stderr)
             .try_init();
         return;
     }
     let _ = builder.with_writer(std::io::stderr).try_init();
+}
+
+/// A line for the journal: priority prefix, message, fields; no time, level or colour (the
+/// journal records those itself).
+fn journal_format()
+-> Priority<tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Full, ()>> {
+    Priority(
+        tracing_subscriber::fmt::format()
+            .without_time()
+            .with_target(false)
+            .with_level(false)
+            .with_ansi(false),
+    )
 }
 
 /// Whether stderr goes to the journal (systemd sets these for its services).
@@ -96,15 +102,8 @@ mod tests {
     fn journal_lines_carry_the_priority_and_every_field() {
         let buf = Buf::default();
         let out = buf.clone();
-        let format = Priority(
-            tracing_subscriber::fmt::format()
-                .without_time()
-                .with_target(false)
-                .with_level(false)
-                .with_ansi(false),
-        );
         let sub = tracing_subscriber::fmt()
-            .event_format(format)
+            .event_format(journal_format())
             .with_writer(move || out.clone())
             .finish();
         tracing::subscriber::with_default(sub, || {

@@ -64,13 +64,7 @@ impl secura_kit::Daemon for Sensord {
     type Error = SensordError;
 
     fn effective(config: &Config) -> Result<String, toml::ser::Error> {
-        #[derive(serde::Serialize)]
-        struct Shown<'a> {
-            sensor: &'a SensorConfig,
-        }
-        toml::to_string(&Shown {
-            sensor: &config.sensor,
-        })
+        secura_kit::daemon::section("sensor", &config.sensor)
     }
 
     fn prepare(config: Config, _: &Context) -> Result<Sensord, SensordError> {

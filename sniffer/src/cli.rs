@@ -133,13 +133,7 @@ impl secura_kit::Daemon for Sniffer {
     type Error = CliError;
 
     fn effective(config: &SnifferDoc) -> Result<String, toml::ser::Error> {
-        #[derive(serde::Serialize)]
-        struct Shown<'a> {
-            presence: &'a PresenceConfig,
-        }
-        toml::to_string(&Shown {
-            presence: &config.presence,
-        })
+        secura_kit::daemon::section("presence", &config.presence)
     }
 
     fn prepare(config: SnifferDoc, ctx: &Context) -> Result<Sniffer, CliError> {
