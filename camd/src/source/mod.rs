@@ -6,6 +6,7 @@
 pub mod rpicam;
 pub mod silence;
 pub mod sim;
+pub mod splice;
 pub mod v4l2;
 
 use std::time::{Duration, Instant};

@@ -1,7 +1,10 @@
-//! Generated pictures for `--sim`: a moving gradient, a frame counter and the wall-clock time
-//! drawn in, and a red mark in the top-left corner, so consecutive frames differ and flips are
-//! visible. Honours size, rate, quality and flips; `Simulator1.SetFault` breaks it.
+//! Generated pictures for `--sim`: a gradient with a red mark in the top-left corner (so flips
+//! are visible), and a frame counter and the wall-clock time drawn along the bottom, so
+//! consecutive frames differ. Honours size, rate, quality and flips; `Simulator1.SetFault`
+//! breaks it. Only the band holding the counter and clock is encoded per frame
+//! ([`super::splice`]); sizes that cannot be spliced are encoded whole.
 
+use super::splice::{MCU_ROWS, Splicer, band};
 use super::{FrameSource, Settings, SourceError};
 use crate::image::{Rgb, encode};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +17,8 @@ pub struct SimSource {
     counter: u64,
     next_due: Option<Instant>,
     fault: Arc<Mutex<String>>,
+    /// The unflipped background and its encoded, flipped rows (`None`: encode whole frames).
+    spliced: Option<(Rgb, Splicer)>,
 }
 
 impl SimSource {
@@ -24,7 +29,37 @@ impl SimSource {
             counter: 0,
             next_due: None,
             fault,
+            spliced: None,
         }
+    }
+
+    /// The frame for `counter` at `secs`, spliced when the size allows it.
+    fn picture(&self, counter: u64, secs: u64) -> Result<Vec<u8>, SourceError> {
+        let s = &self.settings;
+        let Some((bg, splicer)) = &self.spliced else {
+            let mut img = compose(s.width, s.height, counter, secs);
+            img.flip(s.vflip, s.hflip);
+            return Ok(encode(&img, s.quality)?);
+        };
+        let (y0, h) = overlay_rows(s.height);
+        let first = y0 / MCU_ROWS;
+        let n = (y0 + h).div_ceil(MCU_ROWS).min(splicer.row_count()) - first;
+        let mut strip = band(bg, first, n);
+        let scale = scale(s.height);
+        text(
+            &mut strip,
+            &caption(counter, secs),
+            2 * scale,
+            y0 - first * MCU_ROWS,
+            scale,
+        );
+        strip.flip(s.vflip, s.hflip);
+        let at = if s.vflip {
+            splicer.row_count() - first - n
+        } else {
+            first
+        };
+        Ok(splicer.frame(at, &strip)?)
     }
 
     fn check(&self) -> Result<(), SourceError> {
@@ -49,7 +84,14 @@ impl FrameSource for SimSource {
     fn open(&mut self) -> Result<(u32, u32), SourceError> {
         self.check()?;
         self.next_due = None;
-        Ok((self.settings.width, self.settings.height))
+        let s = &self.settings;
+        if self.spliced.is_none() {
+            let bg = background(s.width, s.height);
+            let mut flipped = bg.clone();
+            flipped.flip(s.vflip, s.hflip);
+            self.spliced = Splicer::new(&flipped, s.quality)?.map(|sp| (bg, sp));
+        }
+        Ok((s.width, s.height))
     }
 
     fn next_frame(&mut self) -> Result<Vec<u8>, SourceError> {
@@ -62,64 +104,54 @@ impl FrameSource for SimSource {
         self.check()?;
         self.counter += 1;
         let secs = secura_bus::types::now_micros() / 1_000_000;
-        let mut img = render(
-            self.settings.width,
-            self.settings.height,
-            self.counter,
-            secs,
-        );
-        img.flip(self.settings.vflip, self.settings.hflip);
-        Ok(encode(&img, self.settings.quality)?)
+        self.picture(self.counter, secs)
     }
 
     fn close(&mut self) {}
 }
 
-/// Frame number `counter` at Unix time `secs`.
-pub fn render(width: u32, height: u32, counter: u64, secs: u64) -> Rgb {
+/// The still part of every frame: a gradient, and a red mark in the top-left corner.
+fn background(width: u32, height: u32) -> Rgb {
     let mut img = Rgb::new(width, height);
-    let shift = (counter * 7 % 256) as u32;
     for y in 0..height {
         for x in 0..width {
-            let r = ((x * 255 / width.max(1) + shift) % 256) as u8;
+            let r = (x * 255 / width.max(1)) as u8;
             let g = (y * 255 / height.max(1)) as u8;
             img.put(x, y, [r / 2, g / 2, 96]);
         }
     }
-    // A bar sweeping across, one step per frame.
-    let bar_x = (counter * 16 % u64::from(width.max(1))) as u32;
-    fill(
-        &mut img,
-        bar_x,
-        0,
-        (width / 40).max(2),
-        height,
-        [230, 230, 230],
-    );
     let mark = (width.min(height) / 8).max(2);
     fill(&mut img, 0, 0, mark, mark, [255, 0, 0]);
+    img
+}
 
-    let scale = (height / 48).max(1);
-    let clock = format!(
-        "{:02}:{:02}:{:02}",
+/// The size of a glyph's pixel.
+fn scale(height: u32) -> u32 {
+    (height / 96).max(1)
+}
+
+/// Where the counter and the clock go: first pixel row and height.
+fn overlay_rows(height: u32) -> (u32, u32) {
+    let scale = scale(height);
+    (height.saturating_sub(8 * scale), 5 * scale)
+}
+
+/// `000123 14:02:31` (UTC: a test pattern, not a record).
+fn caption(counter: u64, secs: u64) -> String {
+    format!(
+        "{counter:06} {:02}:{:02}:{:02}",
         secs / 3600 % 24,
         secs / 60 % 60,
         secs % 60
-    );
-    text(
-        &mut img,
-        &format!("{counter:06}"),
-        mark + 2 * scale,
-        2 * scale,
-        scale,
-    );
-    text(
-        &mut img,
-        &clock,
-        2 * scale,
-        height.saturating_sub(8 * scale),
-        scale,
-    );
+    )
+}
+
+/// Frame number `counter` at Unix time `secs`, unflipped.
+fn compose(width: u32, height: u32, counter: u64, secs: u64) -> Rgb {
+    let mut img = background(width, height);
+    let (y0, _) = overlay_rows(height);
+    let scale = scale(height);
+    text(&mut img, &caption(counter, secs), 2 * scale, y0, scale);
     img
 }
 
@@ -198,6 +230,39 @@ mod tests {
         assert!(r > 200 && g < 60 && b < 60, "{:?}", [r, g, b]);
         let [r, _, _] = img.get(2, 2);
         assert!(r < 200);
+    }
+
+    #[test]
+    fn spliced_frames_show_the_picture_a_whole_encode_shows() {
+        let s = Settings {
+            width: 320,
+            height: 240,
+            fps: 30,
+            quality: 85,
+            vflip: true,
+            hflip: false,
+        };
+        let mut cam = SimSource::new(s, Arc::default());
+        cam.open().unwrap();
+        assert!(cam.spliced.is_some(), "320×240 is whole MCU rows");
+        let spliced = decode(&cam.picture(42, 3723).unwrap()).unwrap();
+        let mut whole = compose(320, 240, 42, 3723);
+        whole.flip(true, false);
+        let whole = decode(&encode(&whole, 85).unwrap()).unwrap();
+        let mut worst = 0;
+        for (a, b) in spliced.data.iter().zip(&whole.data) {
+            worst = worst.max(a.abs_diff(*b));
+        }
+        // Two encodes of one picture differ by rounding, never by content.
+        assert!(worst < 40, "largest difference {worst}");
+        // The caption (yellow) sits at the top once flipped top-bottom.
+        let (y0, h) = overlay_rows(240);
+        let row = 240 - (y0 + h / 2);
+        let yellow = (0..320).any(|x| {
+            let [r, g, b] = spliced.get(x, row);
+            r > 200 && g > 200 && b < 100
+        });
+        assert!(yellow);
     }
 
     #[test]
