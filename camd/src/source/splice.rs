@@ -29,7 +29,7 @@ pub struct Splicer {
 impl Splicer {
     /// Encode `background` for splicing; `None` when splicing cannot be exact for it.
     pub fn new(background: &Rgb, quality: u8) -> Result<Option<Splicer>, ImageError> {
-        if background.height == 0 || background.height % MCU_ROWS != 0 {
+        if background.height == 0 || !background.height.is_multiple_of(MCU_ROWS) {
             return Ok(None);
         }
         let (header, rows) = match split(&encode_rows(background, quality)?) {
