@@ -459,3 +459,140 @@ async fn wrong_users_cannot_own_names_or_send_the_daemons_signals() {
         .await
     );
 }
+
+fn sim_call(bus: &TestBus, name: &str, path: &str, rest: &[&str]) {
+    let mut args = vec!["call", name, path, "org.securapicam.Simulator1"];
+    args.extend_from_slice(rest);
+    let out = bus.busctl(&args).unwrap();
+    assert!(out.status.success(), "busctl {args:?}: {out:?}");
+}
+
+async fn alarm_proxy(conn: &zbus::Connection) -> secura_bus::proxies::Alarm1Proxy<'static> {
+    secura_bus::proxies::Alarm1Proxy::builder(conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn troubles_match(
+    alarm: &secura_bus::proxies::Alarm1Proxy<'static>,
+    want: impl Fn(&[String]) -> bool,
+) -> bool {
+    let ok = eventually(WAIT, || async {
+        alarm.troubles().await.is_ok_and(|t| want(&t))
+    })
+    .await;
+    if !ok {
+        eprintln!("Troubles now: {:?}", alarm.troubles().await);
+    }
+    ok
+}
+
+/// alarmd consumes `Sensor1.Motion`, `Presence1.Sighting` and camd's and sensord's
+/// `PropertiesChanged` (their health): each must reach it under the shipped policy with the
+/// daemons running as their own users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_signal_alarmd_consumes_reaches_it_under_the_real_policy() {
+    if skip_unless_root() {
+        return;
+    }
+    ensure_users();
+    let sys = start_system().await;
+    let conn = sys.bus.connect().await.unwrap();
+    let alarm = alarm_proxy(&conn).await;
+    let health_trouble = |t: &[String]| {
+        t.iter()
+            .any(|t| t.starts_with("camera:") || t.starts_with("sensor:"))
+    };
+
+    // The start-up "camera: starting" clears once camd says it is healthy.
+    assert!(
+        troubles_match(&alarm, |t| !health_trouble(t)).await,
+        "camd's and sensord's health never reached alarmd"
+    );
+
+    // A camera fault becomes a Trouble, and its repair clears it.
+    sim_call(
+        &sys.bus,
+        CAMERA_NAME,
+        CAMERA_PATH,
+        &["SetFault", "s", "lens cap on"],
+    );
+    assert!(
+        troubles_match(&alarm, |t| t
+            .iter()
+            .any(|t| t.starts_with("camera:") && t.contains("lens cap on")))
+        .await,
+        "camd's fault (PropertiesChanged) never became a Trouble"
+    );
+    sim_call(&sys.bus, CAMERA_NAME, CAMERA_PATH, &["SetFault", "s", ""]);
+    assert!(
+        troubles_match(&alarm, |t| !t.iter().any(|t| t.starts_with("camera:"))).await,
+        "camd's repair never cleared the Trouble"
+    );
+
+    // The same for the sensor.
+    sim_call(
+        &sys.bus,
+        SENSOR_NAME,
+        SENSOR_PATH,
+        &["SetFault", "s", "wire cut"],
+    );
+    assert!(
+        troubles_match(&alarm, |t| t
+            .iter()
+            .any(|t| t.starts_with("sensor:") && t.contains("wire cut")))
+        .await,
+        "sensord's fault (PropertiesChanged) never became a Trouble"
+    );
+    sim_call(&sys.bus, SENSOR_NAME, SENSOR_PATH, &["SetFault", "s", ""]);
+    assert!(
+        troubles_match(&alarm, |t| !t.iter().any(|t| t.starts_with("sensor:"))).await,
+        "sensord's repair never cleared the Trouble"
+    );
+
+    // Presence1.Sighting: while disarmed, a sighting marks the phone present.
+    sim_call(
+        &sys.bus,
+        PRESENCE_NAME,
+        PRESENCE_PATH,
+        &["PhoneArrives", "s", ALICE],
+    );
+    assert!(
+        eventually(WAIT, || async {
+            alarm
+                .devices()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|d| d.mac == ALICE && d.present && d.last_seen > 0)
+        })
+        .await,
+        "the sniffer's Sighting never reached alarmd: {:?}",
+        alarm.devices().await
+    );
+
+    // Sensor1.Motion is acted on while armed.
+    alarm.arm().await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            alarm.state().await.unwrap_or_default() == "armed"
+        })
+        .await
+    );
+    sim_call(&sys.bus, SENSOR_NAME, SENSOR_PATH, &["Motion"]);
+    assert!(
+        eventually(WAIT, || async {
+            alarm
+                .history(50)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|h| h.kind == "motion")
+        })
+        .await,
+        "sensord's Motion never reached alarmd: {:?}",
+        alarm.history(50).await
+    );
+}
