@@ -596,3 +596,116 @@ async fn every_signal_alarmd_consumes_reaches_it_under_the_real_policy() {
         alarm.history(50).await
     );
 }
+
+/// `secura-busprobe listen` as `user`: the signals on alarmd's and the sniffer's objects it
+/// receives, one line each, collected as they come.
+struct Listener {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Listener {
+    async fn start(bus: &TestBus, user: &str) -> Listener {
+        use std::io::BufRead;
+        let u = nix::unistd::User::from_name(user).unwrap().unwrap();
+        let mut child = Command::new("setpriv")
+            .arg(format!("--reuid={}", u.uid))
+            .arg(format!("--regid={}", u.gid))
+            .arg("--init-groups")
+            .arg(bin_path("secura-busprobe").unwrap())
+            .arg("listen")
+            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let l = Listener { child, lines };
+        assert!(
+            eventually(WAIT, || async { l.has("ready") }).await,
+            "the listener as {user} never got ready"
+        );
+        l
+    }
+
+    fn has(&self, what: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l.contains(what))
+    }
+
+    /// Close its standard input, wait for it, and return the signals it heard.
+    fn finish(mut self) -> Vec<String> {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "busprobe listen: {status}");
+        let lines = self.lines.lock().unwrap().clone();
+        lines.into_iter().filter(|l| l != "ready").collect()
+    }
+}
+
+/// Whether the house is empty is for the daemons that need it, root and group `secura`: an
+/// outsider's match rules catch nothing of `Alarm1`/`Presence1` or their `PropertiesChanged`,
+/// while the operator hears them all and alarmd keeps following the sniffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_who_adds_a_match_receives_no_alarm_or_presence_signals() {
+    if skip_unless_root() {
+        return;
+    }
+    ensure_users();
+    let sys = start_system().await;
+    let conn = sys.bus.connect().await.unwrap();
+    let alarm = alarm_proxy(&conn).await;
+    let outsider = Listener::start(&sys.bus, "nobody").await;
+    let operator = Listener::start(&sys.bus, OPERATOR).await;
+
+    // A sighting (Sighting, the sniffer's and alarmd's Devices): alarmd still hears it.
+    sim_call(
+        &sys.bus,
+        PRESENCE_NAME,
+        PRESENCE_PATH,
+        &["PhoneArrives", "s", ALICE],
+    );
+    assert!(
+        eventually(WAIT, || async {
+            alarm
+                .devices()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|d| d.mac == ALICE && d.present)
+        })
+        .await,
+        "alarmd no longer hears the sniffer: {:?}",
+        alarm.devices().await
+    );
+    // A state change.
+    alarm.arm().await.unwrap();
+    let expected = [
+        "/org/securapicam/Presence org.securapicam.Presence1.Sighting",
+        "/org/securapicam/Presence org.freedesktop.DBus.Properties.PropertiesChanged",
+        "/org/securapicam/Alarm org.securapicam.Alarm1.StateChanged",
+        "/org/securapicam/Alarm org.freedesktop.DBus.Properties.PropertiesChanged",
+    ];
+    for what in expected {
+        assert!(
+            eventually(WAIT, || async { operator.has(what) }).await,
+            "the operator (group secura) never heard {what}: {:?}",
+            operator.lines.lock().unwrap()
+        );
+    }
+    // Anything routed to the outsider would have been routed with the operator's copies.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let heard = outsider.finish();
+    assert!(
+        heard.is_empty(),
+        "an outsider received signals that tell whether the house is empty: {heard:?}"
+    );
+    assert!(!operator.finish().is_empty());
+}
