@@ -145,6 +145,22 @@ async fn old_commands_are_not_executed_and_the_user_is_told() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn update_ids_above_i32_max_are_confirmed_and_run_once() {
+    let s = Setup::start().await;
+    let (_alarm, _rec) = fake_alarm::serve(&s.bus, "disarmed").await;
+    s.tg.number_updates_from(3_000_000_000);
+    let first = s.tg.send_text(OWNER, "/status");
+    assert!(first > i32::MAX as u64);
+    s.handled(first).await;
+    // Later polls do not bring it back: one more command, two answers in all.
+    let second = s.tg.send_text(OWNER, "/status");
+    s.handled(second).await;
+    let sent = s.wait_sent(OWNER, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.tg.sent_to(OWNER).len(), 2, "{sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn pairing_authorizes_the_new_user_once_and_tells_the_existing_ones() {
     let mut s = Setup::start().await;
     let (_alarm, _rec) = fake_alarm::serve(&s.bus, "disarmed").await;
