@@ -145,6 +145,64 @@ async fn old_commands_are_not_executed_and_the_user_is_told() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_command_dated_in_the_future_is_not_executed_and_the_user_is_told() {
+    let s = Setup::start().await;
+    let (_alarm, rec) = fake_alarm::serve(&s.bus, "armed").await;
+    // The device's clock is an hour behind Telegram's (or the date was forged).
+    s.tg.send_text_in(OWNER, ChatKind::Private, "/disarm", unix_now() + 3600);
+    let sent = s.wait_sent(OWNER, 1).await;
+    let text = sent[0].text.clone().unwrap();
+    assert!(text.starts_with("Not executed: age unknown"), "{text}");
+    assert!(text.contains("clock"), "{text}");
+    assert!(rec.lock().unwrap().commands.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_commands_are_not_executed() {
+    use secura_testbed::telegram::shapes;
+    let s = Setup::start().await;
+    let (_alarm, rec) = fake_alarm::serve(&s.bus, "armed").await;
+    // A stranger's /disable, forwarded by the owner to the bot.
+    let mut m = shapes::text_message(90, OWNER, ChatKind::Private, "/disable", unix_now());
+    m["forward_origin"] = json!({
+        "type": "user",
+        "date": unix_now() - 5,
+        "sender_user": shapes::user_json(STRANGER),
+    });
+    s.tg.push(json!({ "message": m }));
+    let sent = s.wait_sent(OWNER, 1).await;
+    let text = sent[0].text.clone().unwrap();
+    assert!(
+        text.starts_with("Not executed: that command was forwarded"),
+        "{text}"
+    );
+    assert!(rec.lock().unwrap().commands.is_empty());
+    assert_eq!(rec.lock().unwrap().state, "armed");
+    // The owner's own command still works.
+    assert!(s.ask(OWNER, "/disarm").await.starts_with("Done: disarm"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_button_press_without_its_message_is_ignored() {
+    use secura_testbed::telegram::shapes;
+    let s = Setup::start().await;
+    let (_alarm, rec) = fake_alarm::serve(&s.bus, "armed").await;
+    let mut q = shapes::callback_query("cb-nomsg", OWNER, 77, "disarm");
+    q.as_object_mut().unwrap().remove("message");
+    let id = s.tg.push(json!({ "callback_query": q }));
+    s.handled(id).await;
+    let probe = s.tg.send_text(STRANGER, "/status");
+    s.handled(probe).await;
+    assert!(rec.lock().unwrap().commands.is_empty());
+    assert!(
+        s.tg.calls()
+            .iter()
+            .all(|c| c.method != "answerCallbackQuery")
+    );
+    assert_eq!(rec.lock().unwrap().state, "armed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn update_ids_above_i32_max_are_confirmed_and_run_once() {
     let s = Setup::start().await;
     let (_alarm, _rec) = fake_alarm::serve(&s.bus, "disarmed").await;
