@@ -217,7 +217,17 @@ impl Handler {
     }
 
     async fn pair(&self, user: i64, from: Option<&User>, code: &str) {
-        let outcome = self.shared.pairing().redeem(user, code, now_micros());
+        let (outcome, notices) = {
+            let mut pairing = self.shared.pairing();
+            let outcome = pairing.redeem(user, code, now_micros());
+            (outcome, pairing.take_notices())
+        };
+        for text in notices {
+            // Lock-outs and revocations: the owners hear of them.
+            if let Err(e) = self.shared.enqueue(NewMessage::Text(text), None).await {
+                tracing::warn!(error = %e, "cannot tell the owners about a pairing lock-out");
+            }
+        }
         if outcome != Redeem::Paired {
             tracing::info!(user, outcome = ?outcome, "pairing attempt refused");
             return;

@@ -282,6 +282,47 @@ async fn wrong_codes_are_rate_limited_and_never_pair() {
     let plain = s.tg.send_text(777, "/start");
     s.handled(plain).await;
     assert!(s.tg.sent_to(777).is_empty());
+    // The owner heard of the lock-out.
+    let told = s.wait_sent(OWNER, 2).await;
+    assert!(
+        told.iter().any(|c| c
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains("user 444") && t.contains("wrong pairing codes"))),
+        "{told:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_accounts_cannot_lock_pairing_for_everyone_and_the_owners_are_told() {
+    let s = Setup::start().await;
+    let (_c, bot) = s.bot1().await;
+    let (old, _) = bot.create_pairing_code().await.unwrap();
+    // Four stranger accounts, five wrong codes each: the codes out now are revoked.
+    let mut last = 0;
+    for user in 900..904 {
+        for guess in ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC", "DDDDDDDD", "EEEEEEEE"] {
+            last = s.tg.send_text(user, &format!("/start {guess}"));
+        }
+    }
+    s.handled(last).await;
+    let told = s.wait_sent(OWNER, 5).await;
+    assert!(
+        told.iter().any(|c| c.text.as_deref().is_some_and(|t| t
+            .contains("20 wrong pairing codes from 4 Telegram accounts")
+            && t.contains("revoked"))),
+        "{told:?}"
+    );
+    let revoked = s.tg.send_text(555, &format!("/start {old}"));
+    s.handled(revoked).await;
+    assert!(s.tg.sent_to(555).is_empty());
+    // A code created afterwards works at once.
+    let (fresh, _) = bot.create_pairing_code().await.unwrap();
+    assert!(
+        s.ask(556, &format!("/start {fresh}"))
+            .await
+            .starts_with("Paired.")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
