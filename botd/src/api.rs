@@ -3,7 +3,10 @@
 //! and "this will never work".
 
 use crate::error::BotError;
+use crate::relay::{Limits, Relay};
 use crate::token::Token;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use teloxide::{ApiError, Bot, RequestError};
 
@@ -13,10 +16,18 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Long-poll timeout of `getUpdates`, seconds.
 pub const POLL_SECS: u32 = 25;
 
+/// What botd accepts of a Bot API answer: 4 MiB (a `getUpdates` answer of 100 updates is far
+/// smaller) within the long poll plus 15 s.
+pub const LIMITS: Limits = Limits {
+    body: 4 << 20,
+    time: Duration::from_secs(POLL_SECS as u64 + 15),
+};
+
 /// The Bot API, ready to call.
 #[derive(Clone)]
 pub struct Api {
     bot: Bot,
+    _relay: Arc<Relay>,
 }
 
 impl std::fmt::Debug for Api {
@@ -26,16 +37,38 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    /// A client for `api_url` (e.g. `https://api.telegram.org`, or a local stand-in).
-    pub fn new(token: &Token, api_url: &str) -> Result<Api, BotError> {
+    /// A client for `api_url` (e.g. `https://api.telegram.org`, or a local stand-in), its
+    /// answers capped by [`LIMITS`] through a relay whose socket lives in `dir`. Must be
+    /// called within the tokio runtime.
+    pub fn new(token: &Token, api_url: &str, dir: &Path) -> Result<Api, BotError> {
+        Api::with_limits(token, api_url, dir, LIMITS)
+    }
+
+    /// [`Api::new`] with other limits.
+    pub fn with_limits(
+        token: &Token,
+        api_url: &str,
+        dir: &Path,
+        limits: Limits,
+    ) -> Result<Api, BotError> {
         let url = url::Url::parse(api_url)
             .map_err(|e| BotError::Client(format!("api_url {api_url:?}: {e}")))?;
+        let relay = Relay::start(url, dir, limits)?;
+        // teloxide speaks plain HTTP to the relay; the host name is never resolved.
+        let via = url::Url::parse("http://bot-api.relay/")
+            .map_err(|e| BotError::Client(e.to_string()))?;
         let client = teloxide::net::default_reqwest_settings()
-            .timeout(Duration::from_secs(u64::from(POLL_SECS) + 15))
+            .unix_socket(relay.socket())
+            // The relay answers within `limits.time`; teloxide then waits 10 s after a
+            // server error before reading its body.
+            .timeout(limits.time + Duration::from_secs(15))
             .build()
             .map_err(|e| BotError::Client(e.to_string()))?;
-        let bot = Bot::with_client(token.expose(), client).set_api_url(url);
-        Ok(Api { bot })
+        let bot = Bot::with_client(token.expose(), client).set_api_url(via);
+        Ok(Api {
+            bot,
+            _relay: Arc::new(relay),
+        })
     }
 
     /// The teloxide bot (whose own `Debug` shows the token: never log it).
@@ -193,10 +226,11 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn the_api_debug_hides_the_token() {
+    #[tokio::test]
+    async fn the_api_debug_hides_the_token() {
         let token = Token::parse("123:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
-        let api = Api::new(&token, "http://127.0.0.1:1").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let api = Api::new(&token, "http://127.0.0.1:1", dir.path()).unwrap();
         assert!(!format!("{api:?}").contains("AAAA"));
         assert_eq!(
             api.scrub("x/bot123:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/y"),

@@ -16,6 +16,10 @@ use teloxide::payloads::{AnswerCallbackQuerySetters, SendPhotoSetters};
 use teloxide::prelude::Requester;
 use teloxide::types::{CallbackQuery, ChatId, InputFile, Message, Update, UpdateKind, User};
 
+/// How far ahead of the local clock a message's date may be (Telegram's and the device's
+/// clocks are both synchronised, but not to the microsecond).
+pub const FUTURE_TOLERANCE: u64 = 30_000_000;
+
 /// Largest snapshot sent for `/photo` (Telegram's limit for photos).
 pub const MAX_PHOTO: u64 = 10 << 20;
 
@@ -91,19 +95,56 @@ impl Handler {
         let sent = u64::try_from(m.date.timestamp())
             .unwrap_or(0)
             .saturating_mul(1_000_000);
-        let age = now_micros().saturating_sub(sent);
-        let too_old = age > self.shared.settings.max_command_age;
+        let now = now_micros();
+        // A date ahead of the local clock means the clock (or the date) is wrong: the age of
+        // the command is unknown, so it is not executed.
+        let future = sent > now.saturating_add(FUTURE_TOLERANCE);
+        let too_old = now.saturating_sub(sent) > self.shared.settings.max_command_age;
+        // A forwarded message is someone else's words: never a command of this user.
+        let forwarded = m.forward_origin().is_some() || m.is_automatic_forward();
         let parsed = m.text().map(|t| parse(t, self.username.as_deref()));
         if !authorized {
             match parsed {
-                Some(Parsed::Command(Command::Start(Some(code)))) if !too_old => {
+                Some(Parsed::Command(Command::Start(Some(code))))
+                    if !too_old && !future && !forwarded =>
+                {
                     self.pair(user, m.from.as_ref(), &code).await
                 }
-                _ => tracing::info!(user, too_old, "ignored a message from an unauthorized user"),
+                _ => tracing::info!(
+                    user,
+                    too_old,
+                    future,
+                    forwarded,
+                    "ignored a message from an unauthorized user"
+                ),
             }
             return;
         }
         let reply = match parsed {
+            Some(Parsed::Command(_)) if forwarded => {
+                tracing::info!(user, "not executing a forwarded command");
+                Reply::Text(
+                    "Not executed: that command was forwarded. Forwarded messages are never \
+                     executed; send the command yourself."
+                        .into(),
+                )
+            }
+            Some(Parsed::Command(_)) if future => {
+                tracing::warn!(
+                    user,
+                    sent_at = sent,
+                    now,
+                    "a command is dated after the local clock: not executed"
+                );
+                Reply::Text(format!(
+                    "Not executed: age unknown. This command is dated {} ahead of this \
+                     device's clock, so the clock is wrong (check its time synchronisation) \
+                     and it cannot tell whether the command is recent.",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        sent.saturating_sub(now) / 1_000_000
+                    ))
+                ))
+            }
             None => Reply::Text("I only understand commands; /help lists them.".into()),
             Some(Parsed::NotACommand) => {
                 Reply::Text("I only understand commands; /help lists them.".into())
@@ -126,10 +167,11 @@ impl Handler {
 
     async fn on_callback(&self, q: &CallbackQuery) {
         let Some(user) = user_id(&q.from) else { return };
+        // A press without its message cannot be placed in a chat: not private for certain.
         let private = q
             .message
             .as_ref()
-            .is_none_or(|m| m.chat().is_private() && m.chat().id.0 == user);
+            .is_some_and(|m| m.chat().is_private() && m.chat().id.0 == user);
         if !private || !self.shared.users().is_authorized(user) {
             tracing::info!(
                 user,
@@ -175,7 +217,17 @@ impl Handler {
     }
 
     async fn pair(&self, user: i64, from: Option<&User>, code: &str) {
-        let outcome = self.shared.pairing().redeem(user, code, now_micros());
+        let (outcome, notices) = {
+            let mut pairing = self.shared.pairing();
+            let outcome = pairing.redeem(user, code, now_micros());
+            (outcome, pairing.take_notices())
+        };
+        for text in notices {
+            // Lock-outs and revocations: the owners hear of them.
+            if let Err(e) = self.shared.enqueue(NewMessage::Text(text), None).await {
+                tracing::warn!(error = %e, "cannot tell the owners about a pairing lock-out");
+            }
+        }
         if outcome != Redeem::Paired {
             tracing::info!(user, outcome = ?outcome, "pairing attempt refused");
             return;

@@ -13,6 +13,7 @@ pub mod handler;
 pub mod outbox;
 pub mod pairing;
 pub mod poller;
+pub mod relay;
 pub mod report;
 pub mod service;
 pub mod state;
@@ -122,7 +123,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         outbox_max_age: cfg.outbox_max_age.get(),
     };
     let shared = state::Shared::new(outbox, users, pairing::Pairing::default(), settings);
-    let api = api::Api::new(&opts.token, &cfg.api_url)?;
+    let api = api::Api::new(&opts.token, &cfg.api_url, &opts.state_dir)?;
 
     let conn = zbus::connection::Builder::system()
         .serve_at(BOT_PATH, service::Bot1::new(Arc::clone(&shared)))

@@ -1,7 +1,8 @@
 //! One-time pairing codes (DESIGN §8): created by an operator over the bus, redeemed with
-//! `/start CODE` by a new user. Single use, expiring, compared in constant time, and wrong
-//! attempts are rate-limited per user and across all users. Time is passed in (µs), so every
-//! rule is testable without waiting.
+//! `/start CODE` by a new user. Single use, expiring, compared in constant time. Wrong
+//! attempts lock out the user who made them; many wrong attempts from many accounts revoke the
+//! codes outstanding then (a code created afterwards works), and both are announced to the
+//! owners. Time is passed in (µs), so every rule is testable without waiting.
 
 use crate::error::BotError;
 use std::collections::{HashMap, VecDeque};
@@ -16,7 +17,8 @@ pub const CODE_LEN: usize = 8;
 pub const DEFAULT_TTL_MICROS: u64 = 10 * 60 * 1_000_000;
 /// Wrong attempts one user may make per window.
 const PER_USER_ATTEMPTS: usize = 5;
-/// Wrong attempts all users together may make per window before every code is revoked.
+/// Wrong attempts all users together may make per window before the outstanding codes are
+/// revoked.
 const GLOBAL_ATTEMPTS: usize = 20;
 /// The rate-limit window.
 const WINDOW_MICROS: u64 = 15 * 60 * 1_000_000;
@@ -51,7 +53,8 @@ pub struct Pairing {
     ttl: u64,
     codes: Vec<Code>,
     wrong_by_user: HashMap<i64, VecDeque<u64>>,
-    wrong_all: VecDeque<u64>,
+    wrong_all: VecDeque<(u64, i64)>,
+    notices: Vec<String>,
 }
 
 impl Default for Pairing {
@@ -68,6 +71,7 @@ impl Pairing {
             codes: Vec::new(),
             wrong_by_user: HashMap::new(),
             wrong_all: VecDeque::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -93,7 +97,7 @@ impl Pairing {
     pub fn redeem(&mut self, user: i64, attempt: &str, now: u64) -> Redeem {
         self.prune(now);
         let mine = self.wrong_by_user.entry(user).or_default();
-        if mine.len() >= PER_USER_ATTEMPTS || self.wrong_all.len() >= GLOBAL_ATTEMPTS {
+        if mine.len() >= PER_USER_ATTEMPTS {
             return Redeem::RateLimited;
         }
         let candidate = normalize(attempt);
@@ -116,20 +120,50 @@ impl Pairing {
             None => Redeem::Wrong,
         };
         if outcome != Redeem::Paired {
-            self.wrong_by_user.entry(user).or_default().push_back(now);
-            self.wrong_all.push_back(now);
+            let mine = self.wrong_by_user.entry(user).or_default();
+            mine.push_back(now);
+            if mine.len() == PER_USER_ATTEMPTS {
+                tracing::warn!(user, "too many wrong pairing codes: the user is locked out");
+                self.notices.push(format!(
+                    "Pairing: Telegram user {user} sent {PER_USER_ATTEMPTS} wrong pairing codes \
+                     and may not try again for {}.",
+                    minutes(WINDOW_MICROS)
+                ));
+            }
+            self.wrong_all.push_back((now, user));
             if self.wrong_all.len() >= GLOBAL_ATTEMPTS {
-                // Someone is guessing with many accounts: no live code survives that.
+                // Someone is guessing with many accounts: the codes out now are revoked, and
+                // the count starts afresh so that a new code can be used.
+                let mut accounts: Vec<i64> = self.wrong_all.iter().map(|(_, u)| *u).collect();
+                accounts.sort_unstable();
+                accounts.dedup();
+                let revoked = self.live(now);
                 for code in &mut self.codes {
                     code.expires = code.expires.min(now);
                 }
                 tracing::warn!(
                     attempts = self.wrong_all.len(),
+                    accounts = accounts.len(),
+                    revoked,
                     "too many wrong pairing codes: every outstanding code is revoked"
                 );
+                self.notices.push(format!(
+                    "Pairing: {} wrong pairing codes from {} Telegram accounts within {}. \
+                     {revoked} outstanding code(s) were revoked; create a new one when you \
+                     need it.",
+                    self.wrong_all.len(),
+                    accounts.len(),
+                    minutes(WINDOW_MICROS)
+                ));
+                self.wrong_all.clear();
             }
         }
         outcome
+    }
+
+    /// What the owners should be told (lock-outs, revocations) since the last call.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
     }
 
     /// Codes that are still usable.
@@ -148,7 +182,7 @@ impl Pairing {
             }
         }
         self.wrong_by_user.retain(|_, q| !q.is_empty());
-        while self.wrong_all.front().is_some_and(|t| *t <= cutoff) {
+        while self.wrong_all.front().is_some_and(|(t, _)| *t <= cutoff) {
             self.wrong_all.pop_front();
         }
         self.codes.retain(|c| {
@@ -156,6 +190,10 @@ impl Pairing {
             now < end.saturating_add(REMEMBER_MICROS)
         });
     }
+}
+
+fn minutes(micros: u64) -> String {
+    format!("{} minutes", micros / 60_000_000)
 }
 
 /// Upper-case, without spaces or dashes, padded or cut to the code length (a different length
@@ -225,14 +263,43 @@ mod tests {
     }
 
     #[test]
-    fn guessing_from_many_accounts_revokes_every_code() {
+    fn guessing_from_many_accounts_revokes_the_codes_out_then_and_says_so() {
         let mut p = Pairing::default();
         let (code, _) = p.create(0).unwrap();
-        for user in 0..GLOBAL_ATTEMPTS {
-            p.redeem(100 + i64::try_from(user).unwrap(), "ZZZZZZZZ", 1);
+        // Four accounts, five wrong codes each.
+        for user in 0..4 {
+            for _ in 0..PER_USER_ATTEMPTS {
+                p.redeem(100 + user, "ZZZZZZZZ", 1);
+            }
         }
         assert_eq!(p.live(2), 0);
-        assert_eq!(p.redeem(1, &code, 2), Redeem::RateLimited);
+        assert_eq!(p.redeem(1, &code, 2), Redeem::Expired);
+        let notices = p.take_notices();
+        assert_eq!(notices.len(), 5, "{notices:?}");
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.contains("20 wrong pairing codes from 4")
+                    && n.contains("1 outstanding code(s) were revoked")),
+            "{notices:?}"
+        );
+        assert!(p.take_notices().is_empty());
+        // A code created after the lock-out works, for anyone not locked out.
+        let (fresh, _) = p.create(3).unwrap();
+        assert_eq!(p.redeem(100, &fresh, 4), Redeem::RateLimited);
+        assert_eq!(p.redeem(2, &fresh, 4), Redeem::Paired);
+    }
+
+    #[test]
+    fn a_user_locked_out_is_announced_once() {
+        let mut p = Pairing::default();
+        p.create(0).unwrap();
+        for _ in 0..PER_USER_ATTEMPTS + 3 {
+            p.redeem(9, "WRONGONE", 1);
+        }
+        let notices = p.take_notices();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(notices[0].contains("user 9") && notices[0].contains("15 minutes"));
     }
 
     #[test]

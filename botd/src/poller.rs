@@ -10,9 +10,28 @@ use crate::state::Shared;
 use secura_bus::proxies::Alarm1Proxy;
 use std::sync::Arc;
 use teloxide::RequestError;
-use teloxide::payloads::GetUpdatesSetters;
 use teloxide::prelude::Requester;
+use teloxide::requests::{JsonRequest, Payload};
 use teloxide::types::{AllowedUpdate, BotCommand, Update};
+
+/// `getUpdates` with a 64-bit offset: teloxide's payload has an `i32` one, so an update id
+/// above `i32::MAX` could never be confirmed and the same update came back on every poll.
+#[derive(Debug, Clone, serde::Serialize)]
+struct GetUpdates {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<i64>,
+    timeout: u32,
+    allowed_updates: [AllowedUpdate; 2],
+}
+
+impl Payload for GetUpdates {
+    type Output = Vec<Update>;
+    const NAME: &'static str = "GetUpdates";
+
+    fn timeout_hint(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(u64::from(self.timeout)))
+    }
+}
 
 /// Run until the task is dropped.
 pub async fn run(api: Api, shared: Arc<Shared>, alarm: Alarm1Proxy<'static>) {
@@ -42,16 +61,16 @@ pub async fn run(api: Api, shared: Arc<Shared>, alarm: Alarm1Proxy<'static>) {
         alarm,
         me.user.username.clone(),
     );
-    let mut offset: Option<i32> = None;
+    let mut offset: Option<i64> = None;
     loop {
-        let mut req = api
-            .bot()
-            .get_updates()
-            .timeout(POLL_SECS)
-            .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
-        if let Some(o) = offset {
-            req = req.offset(o);
-        }
+        let req = JsonRequest::new(
+            api.bot().clone(),
+            GetUpdates {
+                offset,
+                timeout: POLL_SECS,
+                allowed_updates: [AllowedUpdate::Message, AllowedUpdate::CallbackQuery],
+            },
+        );
         let updates = match req.await {
             Ok(u) => u.into_iter().map(Item::from).collect(),
             Err(RequestError::InvalidJson { raw, .. }) => match salvage(&raw) {
@@ -130,8 +149,8 @@ impl From<Update> for Item {
 }
 
 /// The offset that confirms update `id`.
-fn next_offset(id: u64) -> Option<i32> {
-    i32::try_from(id).ok()?.checked_add(1)
+fn next_offset(id: u64) -> Option<i64> {
+    i64::try_from(id).ok()?.checked_add(1)
 }
 
 /// Take a `getUpdates` answer apart when it does not parse as a whole: every element with an
@@ -185,7 +204,8 @@ mod tests {
             Salvaged::Unreadable => panic!("the good update was lost"),
         }
         assert_eq!(next_offset(5), Some(6));
-        assert_eq!(next_offset(4294967295), None);
+        assert_eq!(next_offset(4294967295), Some(4294967296));
+        assert_eq!(next_offset(u64::MAX), None);
     }
 
     #[test]

@@ -232,6 +232,27 @@ fn unknown_keys_and_bad_values_exit_78_naming_the_line() {
 }
 
 #[test]
+fn a_plain_http_api_url_off_this_machine_exits_78_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "[telegram]\nallowed_users = [5]\napi_url = \"http://198.51.100.7:8081\"\n",
+    );
+    let (code, out) = run_to_end(
+        "secura-botd",
+        &[
+            "--allow-root",
+            "--check-config",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(code, Some(78), "{out}");
+    assert!(out.contains("api_url") && out.contains("https://"), "{out}");
+}
+
+#[test]
 fn a_token_file_readable_by_others_is_refused_without_showing_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");

@@ -145,6 +145,80 @@ async fn old_commands_are_not_executed_and_the_user_is_told() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_command_dated_in_the_future_is_not_executed_and_the_user_is_told() {
+    let s = Setup::start().await;
+    let (_alarm, rec) = fake_alarm::serve(&s.bus, "armed").await;
+    // The device's clock is an hour behind Telegram's (or the date was forged).
+    s.tg.send_text_in(OWNER, ChatKind::Private, "/disarm", unix_now() + 3600);
+    let sent = s.wait_sent(OWNER, 1).await;
+    let text = sent[0].text.clone().unwrap();
+    assert!(text.starts_with("Not executed: age unknown"), "{text}");
+    assert!(text.contains("clock"), "{text}");
+    assert!(rec.lock().unwrap().commands.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_commands_are_not_executed() {
+    use secura_testbed::telegram::shapes;
+    let s = Setup::start().await;
+    let (_alarm, rec) = fake_alarm::serve(&s.bus, "armed").await;
+    // A stranger's /disable, forwarded by the owner to the bot.
+    let mut m = shapes::text_message(90, OWNER, ChatKind::Private, "/disable", unix_now());
+    m["forward_origin"] = json!({
+        "type": "user",
+        "date": unix_now() - 5,
+        "sender_user": shapes::user_json(STRANGER),
+    });
+    s.tg.push(json!({ "message": m }));
+    let sent = s.wait_sent(OWNER, 1).await;
+    let text = sent[0].text.clone().unwrap();
+    assert!(
+        text.starts_with("Not executed: that command was forwarded"),
+        "{text}"
+    );
+    assert!(rec.lock().unwrap().commands.is_empty());
+    assert_eq!(rec.lock().unwrap().state, "armed");
+    // The owner's own command still works.
+    assert!(s.ask(OWNER, "/disarm").await.starts_with("Done: disarm"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_button_press_without_its_message_is_ignored() {
+    use secura_testbed::telegram::shapes;
+    let s = Setup::start().await;
+    let (_alarm, rec) = fake_alarm::serve(&s.bus, "armed").await;
+    let mut q = shapes::callback_query("cb-nomsg", OWNER, 77, "disarm");
+    q.as_object_mut().unwrap().remove("message");
+    let id = s.tg.push(json!({ "callback_query": q }));
+    s.handled(id).await;
+    let probe = s.tg.send_text(STRANGER, "/status");
+    s.handled(probe).await;
+    assert!(rec.lock().unwrap().commands.is_empty());
+    assert!(
+        s.tg.calls()
+            .iter()
+            .all(|c| c.method != "answerCallbackQuery")
+    );
+    assert_eq!(rec.lock().unwrap().state, "armed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_ids_above_i32_max_are_confirmed_and_run_once() {
+    let s = Setup::start().await;
+    let (_alarm, _rec) = fake_alarm::serve(&s.bus, "disarmed").await;
+    s.tg.number_updates_from(3_000_000_000);
+    let first = s.tg.send_text(OWNER, "/status");
+    assert!(first > i32::MAX as u64);
+    s.handled(first).await;
+    // Later polls do not bring it back: one more command, two answers in all.
+    let second = s.tg.send_text(OWNER, "/status");
+    s.handled(second).await;
+    let sent = s.wait_sent(OWNER, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.tg.sent_to(OWNER).len(), 2, "{sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn pairing_authorizes_the_new_user_once_and_tells_the_existing_ones() {
     let mut s = Setup::start().await;
     let (_alarm, _rec) = fake_alarm::serve(&s.bus, "disarmed").await;
@@ -208,6 +282,47 @@ async fn wrong_codes_are_rate_limited_and_never_pair() {
     let plain = s.tg.send_text(777, "/start");
     s.handled(plain).await;
     assert!(s.tg.sent_to(777).is_empty());
+    // The owner heard of the lock-out.
+    let told = s.wait_sent(OWNER, 2).await;
+    assert!(
+        told.iter().any(|c| c
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains("user 444") && t.contains("wrong pairing codes"))),
+        "{told:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_accounts_cannot_lock_pairing_for_everyone_and_the_owners_are_told() {
+    let s = Setup::start().await;
+    let (_c, bot) = s.bot1().await;
+    let (old, _) = bot.create_pairing_code().await.unwrap();
+    // Four stranger accounts, five wrong codes each: the codes out now are revoked.
+    let mut last = 0;
+    for user in 900..904 {
+        for guess in ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC", "DDDDDDDD", "EEEEEEEE"] {
+            last = s.tg.send_text(user, &format!("/start {guess}"));
+        }
+    }
+    s.handled(last).await;
+    let told = s.wait_sent(OWNER, 5).await;
+    assert!(
+        told.iter().any(|c| c.text.as_deref().is_some_and(|t| t
+            .contains("20 wrong pairing codes from 4 Telegram accounts")
+            && t.contains("revoked"))),
+        "{told:?}"
+    );
+    let revoked = s.tg.send_text(555, &format!("/start {old}"));
+    s.handled(revoked).await;
+    assert!(s.tg.sent_to(555).is_empty());
+    // A code created afterwards works at once.
+    let (fresh, _) = bot.create_pairing_code().await.unwrap();
+    assert!(
+        s.ask(556, &format!("/start {fresh}"))
+            .await
+            .starts_with("Paired.")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -635,11 +635,24 @@ impl Default for TelegramConfig {
 
 impl Validate for TelegramConfig {
     fn validate(&self) -> Result<(), (String, String)> {
-        if !(self.api_url.starts_with("https://") || self.api_url.starts_with("http://")) {
+        if let Some(rest) = self.api_url.strip_prefix("http://") {
+            // The token is in every request's path: only a stand-in on this machine may
+            // be spoken to in the clear.
+            if !is_loopback_authority(rest) {
+                return Err((
+                    "telegram.api_url".into(),
+                    format!(
+                        "{:?}: http:// is allowed only for this machine (localhost, 127.0.0.1, \
+                         [::1]): the bot token travels in every request; use https://",
+                        self.api_url
+                    ),
+                ));
+            }
+        } else if !self.api_url.starts_with("https://") {
             return Err((
                 "telegram.api_url".into(),
                 format!(
-                    "{:?} must start with https:// (or http:// for a local stand-in)",
+                    "{:?} must start with https:// (or http:// for a stand-in on this machine)",
                     self.api_url
                 ),
             ));
@@ -654,6 +667,29 @@ impl Validate for TelegramConfig {
         }
         Ok(())
     }
+}
+
+/// Whether the authority at the start of `rest` (what follows `http://`) names this machine:
+/// `localhost`, an address in 127.0.0.0/8 or `[::1]`, with or without a port.
+fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Credentials before '@' would hide the real host from a careless reader: refuse them.
+    if authority.contains('@') {
+        return false;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, port)) if port.is_empty() || port.starts_with(':') => h,
+            _ => return false,
+        }
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

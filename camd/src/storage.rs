@@ -4,6 +4,11 @@
 //! (they are pictures of the inside of a home). Each photo is written to a temporary name,
 //! synced and renamed, so a power cut — which a burglar may cause — leaves whole photos or
 //! nothing. The capture time in the name is what pruning goes by.
+//!
+//! A Pi has no RTC and SNTP is unauthenticated, so the wall clock can be wrong by days. The
+//! size limit is applied first and always; the age limit only while the clock is plausible:
+//! not before this release was built, not stepped (against the monotonic clock) since camd
+//! started, and not claiming that even the newest photo is past the retention.
 
 use crate::ring::Frame;
 use std::fs;
@@ -23,38 +28,82 @@ pub struct Photo {
 }
 
 /// What a prune removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pruned {
     /// Photos older than the retention.
     pub expired: usize,
     /// Photos removed to get under the size limit.
     pub over_size: usize,
+    /// Why age pruning was skipped, if it was.
+    pub age_skipped: Option<String>,
 }
 
-/// The photos to delete, oldest first: those captured before `now - retention`, then the
-/// oldest of the rest until the total is at most `max_bytes`.
+/// No correct clock reads earlier than this (2026-12-01, before this release was built).
+pub const NOT_BEFORE: u64 = 1_796_083_200_000_000;
+/// A wall clock that moved this far from the monotonic clock since camd started was stepped.
+pub const STEP_TOLERANCE: u64 = 3600 * 1_000_000;
+
+/// Whether `now` can be trusted to measure the photos' age: `Err(why)` if not. `expected` is
+/// what the wall clock should read by the monotonic clock since start; `newest` the capture
+/// time of the newest photo.
+pub fn age_check(
+    now: u64,
+    expected: u64,
+    newest: Option<u64>,
+    retention: u64,
+) -> Result<(), String> {
+    if now < NOT_BEFORE {
+        return Err("the clock reads earlier than this release was built".into());
+    }
+    if now.abs_diff(expected) > STEP_TOLERANCE {
+        return Err(format!(
+            "the clock was stepped by {} s since camd started",
+            now.abs_diff(expected) / 1_000_000
+        ));
+    }
+    if let Some(newest) = newest {
+        if newest > now.saturating_add(STEP_TOLERANCE) {
+            return Err("the newest photo is dated ahead of the clock".into());
+        }
+        if now.saturating_sub(newest) > retention {
+            return Err("even the newest photo would be past the retention".into());
+        }
+    }
+    Ok(())
+}
+
+/// The photos to delete, oldest first: the oldest until the total is at most `max_bytes`,
+/// then, if `by_age`, those of the rest captured before `now - retention`.
 pub fn plan(
     mut photos: Vec<Photo>,
     now: u64,
     retention: u64,
     max_bytes: u64,
+    by_age: bool,
 ) -> (Vec<Photo>, Pruned) {
     photos.sort_by_key(|p| (p.at, p.event));
-    let cutoff = now.saturating_sub(retention);
-    let (expired, mut kept): (Vec<Photo>, Vec<Photo>) =
-        photos.into_iter().partition(|p| p.at < cutoff);
-    let mut total: u64 = kept.iter().map(|p| p.size).sum();
+    let mut total: u64 = photos.iter().map(|p| p.size).sum();
     let mut over = 0;
-    while total > max_bytes && over < kept.len() {
-        total -= kept.get(over).map_or(0, |p| p.size);
+    while total > max_bytes && over < photos.len() {
+        total -= photos.get(over).map_or(0, |p| p.size);
         over += 1;
     }
-    let pruned = Pruned {
-        expired: expired.len(),
-        over_size: over,
+    let mut delete: Vec<Photo> = photos.drain(..over).collect();
+    let cutoff = now.saturating_sub(retention);
+    let expired = if by_age {
+        let (old, _kept): (Vec<Photo>, Vec<Photo>) =
+            photos.into_iter().partition(|p| p.at < cutoff);
+        let n = old.len();
+        delete.extend(old);
+        n
+    } else {
+        0
     };
-    let mut delete = expired;
-    delete.extend(kept.drain(..over));
+    let pruned = Pruned {
+        expired,
+        over_size: over,
+        age_skipped: None,
+    };
     (delete, pruned)
 }
 
@@ -81,6 +130,9 @@ pub struct Store {
     root: PathBuf,
     retention: u64,
     max_bytes: u64,
+    /// The wall clock and the monotonic clock at open (or at the last step that touched no
+    /// photo), to notice a step.
+    anchor: std::sync::Arc<std::sync::Mutex<(u64, std::time::Instant)>>,
 }
 
 impl Store {
@@ -93,6 +145,10 @@ impl Store {
             root,
             retention,
             max_bytes,
+            anchor: std::sync::Arc::new(std::sync::Mutex::new((
+                secura_bus::types::now_micros(),
+                std::time::Instant::now(),
+            ))),
         })
     }
 
@@ -149,9 +205,53 @@ impl Store {
         Ok(photos)
     }
 
-    /// Apply [`plan`] at `now` and remove event directories left empty.
+    /// Apply [`plan`] at `now` and remove event directories left empty; by age only if
+    /// [`age_check`] trusts the clock.
     pub fn prune(&self, now: u64) -> Result<Pruned, StoreError> {
-        let (delete, pruned) = plan(self.scan()?, now, self.retention, self.max_bytes);
+        let (wall, mono) = *self
+            .anchor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let since = u64::try_from(mono.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.prune_expecting(now, wall.saturating_add(since))
+    }
+
+    /// [`Store::prune`] with the wall clock expected to read `expected` (tests step it).
+    pub fn prune_expecting(&self, now: u64, expected: u64) -> Result<Pruned, StoreError> {
+        let photos = self.scan()?;
+        let newest = photos.iter().map(|p| p.at).max();
+        let mut trust = age_check(now, expected, newest, self.retention);
+        if now.abs_diff(expected) > STEP_TOLERANCE {
+            // A step backwards only makes photos look younger; a step forwards misdates only
+            // the photos taken since the anchor under the old clock. Without such photos (the
+            // usual case: SNTP setting the clock soon after boot) the new clock is taken.
+            let start = self
+                .anchor
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+            let misdated = now > expected
+                && photos
+                    .iter()
+                    .any(|p| p.at >= start && p.at <= expected.saturating_add(STEP_TOLERANCE));
+            if !misdated {
+                tracing::info!(
+                    step_s = now.abs_diff(expected) / 1_000_000,
+                    "the wall clock was stepped; no stored photo is dated by the old clock"
+                );
+                *self
+                    .anchor
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    (now, std::time::Instant::now());
+                trust = age_check(now, now, newest, self.retention);
+            }
+        }
+        let (delete, mut pruned) = plan(photos, now, self.retention, self.max_bytes, trust.is_ok());
+        if let Err(why) = &trust {
+            tracing::warn!(reason = %why, "event photos pruned by size only: the clock is not trusted for their age");
+        }
+        pruned.age_skipped = trust.err();
         let mut dirs: Vec<PathBuf> = Vec::new();
         for p in &delete {
             match fs::remove_file(&p.path) {
@@ -235,13 +335,14 @@ mod tests {
     fn photos_older_than_the_retention_are_deleted() {
         let now = 100 * DAY;
         let photos = vec![photo(1, now - 40 * DAY, 10), photo(2, now - DAY, 10)];
-        let (delete, pruned) = plan(photos, now, 30 * DAY, u64::MAX);
+        let (delete, pruned) = plan(photos, now, 30 * DAY, u64::MAX, true);
         assert_eq!(delete, vec![photo(1, now - 40 * DAY, 10)]);
         assert_eq!(
             pruned,
             Pruned {
                 expired: 1,
-                over_size: 0
+                over_size: 0,
+                age_skipped: None
             }
         );
     }
@@ -254,7 +355,7 @@ mod tests {
             photo(1, now - 3000, 40),
             photo(2, now - 2000, 40),
         ];
-        let (delete, pruned) = plan(photos, now, 30 * DAY, 50);
+        let (delete, pruned) = plan(photos, now, 30 * DAY, 50, true);
         assert_eq!(
             delete,
             vec![photo(1, now - 3000, 40), photo(2, now - 2000, 40)]
@@ -263,15 +364,92 @@ mod tests {
             pruned,
             Pruned {
                 expired: 0,
-                over_size: 2
+                over_size: 2,
+                age_skipped: None
             }
         );
     }
 
     #[test]
     fn within_both_limits_nothing_is_deleted() {
-        let (delete, _) = plan(vec![photo(1, 5, 10)], 10, 100, 10);
+        let (delete, _) = plan(vec![photo(1, 5, 10)], 10, 100, 10, true);
         assert!(delete.is_empty());
+    }
+
+    #[test]
+    fn size_goes_first_then_age() {
+        let now = NOT_BEFORE + 100 * DAY;
+        let photos = vec![
+            photo(1, now - 40 * DAY, 10),
+            photo(2, now - 35 * DAY, 10),
+            photo(3, now - DAY, 10),
+        ];
+        let (delete, pruned) = plan(photos, now, 30 * DAY, 25, true);
+        assert_eq!(delete.len(), 2);
+        assert_eq!((pruned.over_size, pruned.expired), (1, 1));
+    }
+
+    #[test]
+    fn a_clock_stepped_31_days_ahead_deletes_no_recent_photos() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 30 * DAY, 1 << 20).unwrap();
+        // Two minutes after camd started, a photo of this run.
+        let t0 = store.anchor.lock().unwrap().0 + 240_000_000;
+        store.save(1, &[frame(t0 - 120_000_000, 100)]).unwrap();
+        // SNTP steps the clock 31 days ahead; the next event is captured at the new time.
+        let stepped = t0 + 31 * DAY;
+        store.save(2, &[frame(stepped, 100)]).unwrap();
+        let pruned = store.prune_expecting(stepped, t0).unwrap();
+        assert_eq!((pruned.expired, pruned.over_size), (0, 0));
+        assert!(
+            pruned.age_skipped.as_deref().unwrap().contains("stepped"),
+            "{pruned:?}"
+        );
+        assert_eq!(store.scan().unwrap().len(), 2);
+        // Over the size limit, photos still go, oldest first.
+        let small = Store::open(dir.path(), 30 * DAY, 150).unwrap();
+        let pruned = small.prune_expecting(stepped, t0).unwrap();
+        assert_eq!((pruned.expired, pruned.over_size), (0, 1));
+        assert!(store.event_dir(2).exists());
+    }
+
+    #[test]
+    fn a_step_that_misdates_no_photo_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 30 * DAY, 1 << 20).unwrap();
+        let start = store.anchor.lock().unwrap().0;
+        // A photo of an earlier run, 40 days before the anchor, and the clock stepped 31 days
+        // ahead (SNTP after boot) before any photo of this run.
+        store.save(1, &[frame(start - 40 * DAY, 100)]).unwrap();
+        let stepped = start + 31 * DAY;
+        store.save(2, &[frame(stepped, 100)]).unwrap();
+        let pruned = store.prune_expecting(stepped, start).unwrap();
+        if start >= NOT_BEFORE {
+            assert_eq!(pruned.age_skipped, None);
+            assert_eq!(pruned.expired, 1);
+            assert!(!store.event_dir(1).exists());
+            assert!(store.event_dir(2).exists());
+        }
+    }
+
+    #[test]
+    fn the_age_limit_needs_a_plausible_clock() {
+        let ret = 30 * DAY;
+        let now = NOT_BEFORE + 100 * DAY;
+        assert!(age_check(now, now, Some(now - DAY), ret).is_ok());
+        assert!(age_check(now, now, None, ret).is_ok());
+        // Before the build date: the clock was never set.
+        let err = age_check(100 * DAY, 100 * DAY, Some(99 * DAY), ret).unwrap_err();
+        assert!(err.contains("built"), "{err}");
+        // Stepped since start, either way.
+        assert!(age_check(now, now - 2 * DAY, Some(now), ret).is_err());
+        assert!(age_check(now - 2 * DAY, now, Some(now - 3 * DAY), ret).is_err());
+        // Even the newest photo would be past the retention: more likely a wrong clock
+        // than a month without a single event.
+        let err = age_check(now, now, Some(now - 31 * DAY), ret).unwrap_err();
+        assert!(err.contains("newest"), "{err}");
+        // A photo from the future.
+        assert!(age_check(now, now, Some(now + DAY), ret).is_err());
     }
 
     fn frame(at: u64, bytes: usize) -> Frame {
@@ -286,7 +464,7 @@ mod tests {
     #[test]
     fn saved_events_are_found_and_pruned_on_disk_with_empty_dirs_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let now = 100 * DAY;
+        let now = NOT_BEFORE + 100 * DAY;
         let store = Store::open(dir.path(), 30 * DAY, 250).unwrap();
         store.save(7, &[frame(now - 40 * DAY, 100)]).unwrap();
         store
@@ -298,12 +476,14 @@ mod tests {
         fs::write(dir.path().join("events/notes.txt"), b"not ours").unwrap();
         assert_eq!(store.scan().unwrap().len(), 4);
 
-        let pruned = store.prune(now).unwrap();
+        // Size first: the oldest two go (one of them also past the retention).
+        let pruned = store.prune_expecting(now, now).unwrap();
         assert_eq!(
             pruned,
             Pruned {
-                expired: 1,
-                over_size: 1
+                expired: 0,
+                over_size: 2,
+                age_skipped: None
             }
         );
         assert!(!store.event_dir(7).exists());

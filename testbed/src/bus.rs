@@ -54,7 +54,8 @@ impl TestBus {
                 format!(
                     "<policy user=\"{user}\">\n    <allow own_prefix=\"org.securapicam\"/>\n    \
                      <allow send_destination_prefix=\"org.securapicam\"/>\n    \
-                     <allow send_type=\"signal\"/>\n  </policy>"
+                     <allow send_type=\"signal\"/>\n    \
+                     <allow receive_type=\"signal\"/>\n  </policy>"
                 )
             }
             Overlay::PolicyOnly => String::new(),

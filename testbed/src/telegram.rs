@@ -245,6 +245,12 @@ impl StandIn {
         id
     }
 
+    /// Number the next updates from `first` on (Telegram's ids are 64-bit and grow: a bot
+    /// can see ones above `i32::MAX`).
+    pub fn number_updates_from(&self, first: u64) {
+        self.inner.lock().next_update = first.saturating_sub(1);
+    }
+
     /// Queue an element exactly as given (malformed ones included); it takes an update id
     /// slot, so later updates still have higher ids.
     pub fn push_raw(&self, element: Value) -> u64 {

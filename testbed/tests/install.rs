@@ -190,3 +190,41 @@ fn every_units_restart_prevent_exit_status_matches_what_its_daemon_can_exit_with
         );
     }
 }
+
+/// A runaway daemon (a hostile Bot API answer, a leak) must be stopped by its own unit before
+/// it takes a Pi Zero 2 W's 512 MiB: every unit bounds memory, tasks and open files.
+#[test]
+fn every_unit_bounds_its_memory_tasks_and_open_files() {
+    let mut units = 0;
+    for entry in std::fs::read_dir(repo_root().join("systemd")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "service") {
+            continue;
+        }
+        units += 1;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let unit = std::fs::read_to_string(&path).unwrap();
+        for (k, most) in [
+            ("MemoryMax", 256u64 << 20),
+            ("TasksMax", 64),
+            ("LimitNOFILE", 4096),
+        ] {
+            let v = key(&unit, k);
+            assert_eq!(v.len(), 1, "{name}: {k}= must be set once: {v:?}");
+            let n = parse_limit(v[0]).unwrap_or_else(|| panic!("{name}: {k}={}", v[0]));
+            assert!(n > 0 && n <= most, "{name}: {k}={} is not a bound", v[0]);
+        }
+    }
+    assert_eq!(units, 6, "five daemons and the monitor interface");
+}
+
+/// `64M`, `32`: a number with an optional K/M/G suffix (powers of 1024, as systemd reads them).
+fn parse_limit(v: &str) -> Option<u64> {
+    let (digits, mult) = match v.as_bytes().last()? {
+        b'K' => (&v[..v.len() - 1], 1u64 << 10),
+        b'M' => (&v[..v.len() - 1], 1 << 20),
+        b'G' => (&v[..v.len() - 1], 1 << 30),
+        _ => (v, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(mult)
+}

@@ -465,3 +465,253 @@ async fn wrong_users_cannot_own_names_or_send_the_daemons_signals() {
         .await
     );
 }
+
+fn sim_call(bus: &TestBus, name: &str, path: &str, rest: &[&str]) {
+    let mut args = vec!["call", name, path, "org.securapicam.Simulator1"];
+    args.extend_from_slice(rest);
+    let out = bus.busctl(&args).unwrap();
+    assert!(out.status.success(), "busctl {args:?}: {out:?}");
+}
+
+async fn alarm_proxy(conn: &zbus::Connection) -> secura_bus::proxies::Alarm1Proxy<'static> {
+    secura_bus::proxies::Alarm1Proxy::builder(conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn troubles_match(
+    alarm: &secura_bus::proxies::Alarm1Proxy<'static>,
+    want: impl Fn(&[String]) -> bool,
+) -> bool {
+    let ok = eventually(WAIT, || async {
+        alarm.troubles().await.is_ok_and(|t| want(&t))
+    })
+    .await;
+    if !ok {
+        eprintln!("Troubles now: {:?}", alarm.troubles().await);
+    }
+    ok
+}
+
+/// alarmd consumes `Sensor1.Motion`, `Presence1.Sighting` and camd's and sensord's
+/// `PropertiesChanged` (their health): each must reach it under the shipped policy with the
+/// daemons running as their own users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_signal_alarmd_consumes_reaches_it_under_the_real_policy() {
+    if skip_unless_root() {
+        return;
+    }
+    ensure_users();
+    let sys = start_system().await;
+    let conn = sys.bus.connect().await.unwrap();
+    let alarm = alarm_proxy(&conn).await;
+    let health_trouble = |t: &[String]| {
+        t.iter()
+            .any(|t| t.starts_with("camera:") || t.starts_with("sensor:"))
+    };
+
+    // The start-up "camera: starting" clears once camd says it is healthy.
+    assert!(
+        troubles_match(&alarm, |t| !health_trouble(t)).await,
+        "camd's and sensord's health never reached alarmd"
+    );
+
+    // A camera fault becomes a Trouble, and its repair clears it.
+    sim_call(
+        &sys.bus,
+        CAMERA_NAME,
+        CAMERA_PATH,
+        &["SetFault", "s", "lens cap on"],
+    );
+    assert!(
+        troubles_match(&alarm, |t| t
+            .iter()
+            .any(|t| t.starts_with("camera:") && t.contains("lens cap on")))
+        .await,
+        "camd's fault (PropertiesChanged) never became a Trouble"
+    );
+    sim_call(&sys.bus, CAMERA_NAME, CAMERA_PATH, &["SetFault", "s", ""]);
+    assert!(
+        troubles_match(&alarm, |t| !t.iter().any(|t| t.starts_with("camera:"))).await,
+        "camd's repair never cleared the Trouble"
+    );
+
+    // The same for the sensor.
+    sim_call(
+        &sys.bus,
+        SENSOR_NAME,
+        SENSOR_PATH,
+        &["SetFault", "s", "wire cut"],
+    );
+    assert!(
+        troubles_match(&alarm, |t| t
+            .iter()
+            .any(|t| t.starts_with("sensor:") && t.contains("wire cut")))
+        .await,
+        "sensord's fault (PropertiesChanged) never became a Trouble"
+    );
+    sim_call(&sys.bus, SENSOR_NAME, SENSOR_PATH, &["SetFault", "s", ""]);
+    assert!(
+        troubles_match(&alarm, |t| !t.iter().any(|t| t.starts_with("sensor:"))).await,
+        "sensord's repair never cleared the Trouble"
+    );
+
+    // Presence1.Sighting: while disarmed, a sighting marks the phone present.
+    sim_call(
+        &sys.bus,
+        PRESENCE_NAME,
+        PRESENCE_PATH,
+        &["PhoneArrives", "s", ALICE],
+    );
+    assert!(
+        eventually(WAIT, || async {
+            alarm
+                .devices()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|d| d.mac == ALICE && d.present && d.last_seen > 0)
+        })
+        .await,
+        "the sniffer's Sighting never reached alarmd: {:?}",
+        alarm.devices().await
+    );
+
+    // Sensor1.Motion is acted on while armed.
+    alarm.arm().await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            alarm.state().await.unwrap_or_default() == "armed"
+        })
+        .await
+    );
+    sim_call(&sys.bus, SENSOR_NAME, SENSOR_PATH, &["Motion"]);
+    assert!(
+        eventually(WAIT, || async {
+            alarm
+                .history(50)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|h| h.kind == "motion")
+        })
+        .await,
+        "sensord's Motion never reached alarmd: {:?}",
+        alarm.history(50).await
+    );
+}
+
+/// `secura-busprobe listen` as `user`: the signals on alarmd's and the sniffer's objects it
+/// receives, one line each, collected as they come.
+struct Listener {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Listener {
+    async fn start(bus: &TestBus, user: &str) -> Listener {
+        use std::io::BufRead;
+        let u = nix::unistd::User::from_name(user).unwrap().unwrap();
+        let mut child = Command::new("setpriv")
+            .arg(format!("--reuid={}", u.uid))
+            .arg(format!("--regid={}", u.gid))
+            .arg("--init-groups")
+            .arg(bin_path("secura-busprobe").unwrap())
+            .arg("listen")
+            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let l = Listener { child, lines };
+        assert!(
+            eventually(WAIT, || async { l.has("ready") }).await,
+            "the listener as {user} never got ready"
+        );
+        l
+    }
+
+    fn has(&self, what: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l.contains(what))
+    }
+
+    /// Close its standard input, wait for it, and return the signals it heard.
+    fn finish(mut self) -> Vec<String> {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "busprobe listen: {status}");
+        let lines = self.lines.lock().unwrap().clone();
+        lines.into_iter().filter(|l| l != "ready").collect()
+    }
+}
+
+/// Whether the house is empty is for the daemons that need it, root and group `secura`: an
+/// outsider's match rules catch nothing of `Alarm1`/`Presence1` or their `PropertiesChanged`,
+/// while the operator hears them all and alarmd keeps following the sniffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_who_adds_a_match_receives_no_alarm_or_presence_signals() {
+    if skip_unless_root() {
+        return;
+    }
+    ensure_users();
+    let sys = start_system().await;
+    let conn = sys.bus.connect().await.unwrap();
+    let alarm = alarm_proxy(&conn).await;
+    let outsider = Listener::start(&sys.bus, "nobody").await;
+    let operator = Listener::start(&sys.bus, OPERATOR).await;
+
+    // A sighting (Sighting, the sniffer's and alarmd's Devices): alarmd still hears it.
+    sim_call(
+        &sys.bus,
+        PRESENCE_NAME,
+        PRESENCE_PATH,
+        &["PhoneArrives", "s", ALICE],
+    );
+    assert!(
+        eventually(WAIT, || async {
+            alarm
+                .devices()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|d| d.mac == ALICE && d.present)
+        })
+        .await,
+        "alarmd no longer hears the sniffer: {:?}",
+        alarm.devices().await
+    );
+    // A state change.
+    alarm.arm().await.unwrap();
+    let expected = [
+        "/org/securapicam/Presence org.securapicam.Presence1.Sighting",
+        "/org/securapicam/Presence org.freedesktop.DBus.Properties.PropertiesChanged",
+        "/org/securapicam/Alarm org.securapicam.Alarm1.StateChanged",
+        "/org/securapicam/Alarm org.freedesktop.DBus.Properties.PropertiesChanged",
+    ];
+    for what in expected {
+        assert!(
+            eventually(WAIT, || async { operator.has(what) }).await,
+            "the operator (group secura) never heard {what}: {:?}",
+            operator.lines.lock().unwrap()
+        );
+    }
+    // Anything routed to the outsider would have been routed with the operator's copies.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let heard = outsider.finish();
+    assert!(
+        heard.is_empty(),
+        "an outsider received signals that tell whether the house is empty: {heard:?}"
+    );
+    assert!(!operator.finish().is_empty());
+}

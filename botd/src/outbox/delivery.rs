@@ -83,8 +83,7 @@ pub async fn run(api: Api, shared: Arc<Shared>) {
 }
 
 async fn expire(shared: &Arc<Shared>) {
-    let now = secura_bus::types::now_micros();
-    let dropped = blocking(shared, move |s| s.outbox().expire(now)).await;
+    let dropped = blocking(shared, move |s| s.outbox().expire()).await;
     match dropped {
         Ok(d) if !d.is_empty() => {
             let notice = shared.drop_notice(&d);

@@ -1,6 +1,12 @@
 //! The durable outbox (DESIGN §7): one file per message in `<state>/outbox/`, written and
 //! fsynced before its id is returned, progress per recipient beside it, removed once every
 //! recipient has it. Entries too old or beyond the byte budget are dropped, oldest first.
+//!
+//! "Too old" is measured in time spent queued, not by the wall clock: a Pi has no RTC and its
+//! clock may step by hours or days when SNTP answers, which must not throw away alerts
+//! waiting for Telegram. The outbox keeps its own clock of monotonic time, saved in
+//! `queued-at` with each entry's reading at enqueue; time while botd is not running is not
+//! counted (a message is then kept longer, never dropped early).
 
 use super::entry::{self, Body, Meta};
 use crate::error::BotError;
@@ -12,6 +18,24 @@ use std::path::{Path, PathBuf};
 /// The outbox directory under the state directory.
 pub const DIR: &str = "outbox";
 const NEXT_ID: &str = "next-id";
+const QUEUED_AT: &str = "queued-at";
+/// How often the queue clock is saved while messages wait.
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Monotonic time spent running with an outbox, µs, carried across restarts.
+#[derive(Debug)]
+struct QueueClock {
+    base: u64,
+    since: std::time::Instant,
+    saved: std::time::Instant,
+}
+
+impl QueueClock {
+    fn now(&self) -> u64 {
+        let run = u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.base.saturating_add(run)
+    }
+}
 
 /// A message handed to the outbox.
 #[derive(Debug, Clone)]
@@ -53,6 +77,8 @@ pub struct Pending {
 struct Info {
     created: u64,
     size: u64,
+    /// The queue clock when it was queued.
+    queued: u64,
 }
 
 /// The outbox on disk and its index in memory.
@@ -64,6 +90,15 @@ pub struct Outbox {
     bytes: u64,
     max_age: u64,
     max_bytes: u64,
+    clock: QueueClock,
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if !self.index.is_empty() {
+            let _ = self.save_queue_times();
+        }
+    }
 }
 
 fn msg_name(id: u64) -> String {
@@ -79,6 +114,8 @@ impl Outbox {
     pub fn open(state_dir: &Path, max_age: u64, max_bytes: u64) -> Result<Outbox, BotError> {
         let dir = state_dir.join(DIR);
         std::fs::create_dir_all(&dir).map_err(BotError::io("creating the outbox", &dir))?;
+        let (clock_base, queued_at) = read_queue_times(&dir.join(QUEUED_AT));
+        let started = std::time::Instant::now();
         let mut ob = Outbox {
             dir,
             index: BTreeMap::new(),
@@ -86,6 +123,11 @@ impl Outbox {
             bytes: 0,
             max_age,
             max_bytes,
+            clock: QueueClock {
+                base: clock_base,
+                since: started,
+                saved: started,
+            },
         };
         let listing =
             std::fs::read_dir(&ob.dir).map_err(BotError::io("listing the outbox", &ob.dir))?;
@@ -109,6 +151,12 @@ impl Outbox {
                             Info {
                                 created: meta.created,
                                 size,
+                                // An entry of an older version starts ageing now.
+                                queued: queued_at
+                                    .get(&id)
+                                    .copied()
+                                    .unwrap_or(clock_base)
+                                    .min(clock_base),
                             },
                         );
                     }
@@ -219,8 +267,16 @@ impl Outbox {
         let next = self.dir.join(NEXT_ID);
         write_atomic(&next, self.next_id.to_string().as_bytes())
             .map_err(BotError::io("writing the outbox counter", &next))?;
-        self.index.insert(id, Info { created: now, size });
+        self.index.insert(
+            id,
+            Info {
+                created: now,
+                size,
+                queued: self.clock.now(),
+            },
+        );
         self.bytes += size;
+        self.save_queue_times()?;
         Ok((id, dropped))
     }
 
@@ -279,14 +335,24 @@ impl Outbox {
         sync_dir(&self.dir).map_err(BotError::io("syncing the outbox", &self.dir))
     }
 
-    /// Drop every message queued more than `outbox_max_age` before `now`.
-    pub fn expire(&mut self, now: u64) -> Result<Vec<Dropped>, BotError> {
+    /// How long message `id` has been queued, µs (time botd ran with it in the outbox).
+    pub fn queued_for(&self, id: u64) -> Option<u64> {
+        let now = self.clock.now();
+        self.index.get(&id).map(|i| now.saturating_sub(i.queued))
+    }
+
+    /// Drop every message queued for more than `outbox_max_age`, whatever the wall clock says.
+    pub fn expire(&mut self) -> Result<Vec<Dropped>, BotError> {
+        let now = self.clock.now();
         let old: Vec<(u64, Info)> = self
             .index
             .iter()
-            .filter(|(_, i)| now.saturating_sub(i.created) > self.max_age)
+            .filter(|(_, i)| now.saturating_sub(i.queued) > self.max_age)
             .map(|(k, v)| (*k, *v))
             .collect();
+        if old.is_empty() && !self.index.is_empty() && self.clock.saved.elapsed() >= SAVE_EVERY {
+            self.save_queue_times()?;
+        }
         let mut dropped = Vec::new();
         for (id, info) in old {
             self.remove(id)?;
@@ -301,6 +367,45 @@ impl Outbox {
 }
 
 /// Read only the metadata of an entry file and check its length; returns the size.
+impl Outbox {
+    /// Save the queue clock and each entry's reading at enqueue.
+    fn save_queue_times(&mut self) -> Result<(), BotError> {
+        let mut text = format!("clock {}\n", self.clock.now());
+        for (id, info) in &self.index {
+            text.push_str(&format!("{id} {}\n", info.queued));
+        }
+        let path = self.dir.join(QUEUED_AT);
+        write_atomic(&path, text.as_bytes())
+            .map_err(BotError::io("writing the outbox queue times", &path))?;
+        self.clock.saved = std::time::Instant::now();
+        Ok(())
+    }
+}
+
+/// The saved queue clock and readings (`clock N`, then `ID N` lines); anything unreadable
+/// counts as absent, so a damaged file only makes messages wait longer.
+fn read_queue_times(path: &Path) -> (u64, HashMap<u64, u64>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut clock = 0;
+    let mut at = HashMap::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match (
+            words.next(),
+            words.next().and_then(|n| n.parse::<u64>().ok()),
+        ) {
+            (Some("clock"), Some(n)) => clock = n,
+            (Some(id), Some(n)) => {
+                if let Ok(id) = id.parse::<u64>() {
+                    at.insert(id, n);
+                }
+            }
+            _ => {}
+        }
+    }
+    (clock, at)
+}
+
 fn read_meta(path: &Path) -> Result<(Meta, u64), String> {
     let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();

@@ -176,6 +176,37 @@ fn group_user_ids_and_bad_api_urls_are_refused() {
 }
 
 #[test]
+fn api_url_may_be_plain_http_only_for_this_machine() {
+    for ok in [
+        "http://127.0.0.1:8081",
+        "http://127.1.2.3/",
+        "http://localhost:9000/x",
+        "http://[::1]:8081",
+        "https://api.telegram.org",
+        "https://192.0.2.7:8443",
+    ] {
+        let text = format!("[telegram]\napi_url = \"{ok}\"\n");
+        assert!(parse_all(&text).is_ok(), "{ok} refused");
+    }
+    for bad in [
+        "http://api.telegram.org",
+        "http://192.168.1.10:8081",
+        "http://127.0.0.1.evil.example/",
+        "http://localhost.evil.example",
+        "http://127.0.0.1@evil.example/",
+        "http://[::1].evil/",
+        "http://[::2]:80",
+    ] {
+        let text = format!("[telegram]\napi_url = \"{bad}\"\n");
+        let err = parse_all(&text).expect_err(bad).to_string();
+        assert!(
+            err.contains("api_url") && err.contains("https://"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn missing_file_is_a_read_error_naming_it() {
     let err = load::<All>(Path::new("/nonexistent/secura.toml")).unwrap_err();
     assert!(

@@ -63,23 +63,77 @@ fn progress_is_kept_until_the_message_is_removed() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names, vec![NEXT_ID.to_string()]);
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, vec![NEXT_ID.to_string(), QUEUED_AT.to_string()]);
+}
+
+const MAX_AGE: u64 = 300_000;
+
+fn wait_past_max_age() {
+    std::thread::sleep(std::time::Duration::from_micros(MAX_AGE + 100_000));
 }
 
 #[test]
-fn old_messages_expire() {
+fn messages_queued_longer_than_max_age_expire() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ob = open(dir.path());
+    let mut ob = Outbox::open(dir.path(), MAX_AGE, 1 << 20).unwrap();
     let (old, _) = ob
         .enqueue(NewMessage::Text("old".into()), vec![1], 1)
         .unwrap();
+    wait_past_max_age();
     let (new, _) = ob
-        .enqueue(NewMessage::Text("new".into()), vec![1], DAY)
+        .enqueue(NewMessage::Text("new".into()), vec![1], 2)
         .unwrap();
-    let dropped = ob.expire(DAY + 2).unwrap();
+    let dropped = ob.expire().unwrap();
     assert_eq!(dropped.len(), 1);
     assert_eq!(dropped[0].id, old);
+    assert_eq!(dropped[0].created, 1);
     assert_eq!(ob.head(), Some(new));
+}
+
+#[test]
+fn a_wall_clock_step_of_25_hours_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ob = open(dir.path());
+    let t0 = 1_800_000_000 * 1_000_000;
+    let (a, _) = ob
+        .enqueue(NewMessage::Text("alert".into()), vec![1], t0)
+        .unwrap();
+    // SNTP answers: the wall clock jumps 25 h ahead; the message has waited moments.
+    let stepped = t0 + DAY + 3600 * 1_000_000;
+    let (b, _) = ob
+        .enqueue(NewMessage::Text("later".into()), vec![1], stepped)
+        .unwrap();
+    assert!(ob.expire().unwrap().is_empty());
+    assert_eq!(ob.head(), Some(a));
+    assert!(ob.queued_for(a).unwrap() < DAY);
+    assert!(ob.queued_for(b).unwrap() <= ob.queued_for(a).unwrap());
+}
+
+#[test]
+fn time_queued_carries_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ob = Outbox::open(dir.path(), MAX_AGE, 1 << 20).unwrap();
+    let (a, _) = ob
+        .enqueue(NewMessage::Text("old".into()), vec![1], 1)
+        .unwrap();
+    wait_past_max_age();
+    drop(ob);
+    let mut ob = Outbox::open(dir.path(), MAX_AGE, 1 << 20).unwrap();
+    let dropped = ob.expire().unwrap();
+    assert_eq!(dropped.iter().map(|d| d.id).collect::<Vec<_>>(), [a]);
+
+    // A damaged clock file only makes messages wait longer.
+    let mut ob = Outbox::open(dir.path(), DAY, 1 << 20).unwrap();
+    let (b, _) = ob
+        .enqueue(NewMessage::Text("b".into()), vec![1], 2)
+        .unwrap();
+    drop(ob);
+    std::fs::write(dir.path().join(DIR).join(QUEUED_AT), "clock ??\nzz\n").unwrap();
+    let mut ob = Outbox::open(dir.path(), DAY, 1 << 20).unwrap();
+    assert!(ob.expire().unwrap().is_empty());
+    assert_eq!(ob.head(), Some(b));
 }
 
 #[test]
@@ -134,5 +188,8 @@ fn damaged_entries_and_leftovers_are_cleaned_at_open() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, vec![msg_name(good), NEXT_ID.to_string()]);
+    assert_eq!(
+        names,
+        vec![msg_name(good), NEXT_ID.to_string(), QUEUED_AT.to_string()]
+    );
 }
