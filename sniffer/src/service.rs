@@ -148,8 +148,7 @@ impl Presence {
             for (mac, ip) in &answers {
                 if let Some(ip) = ip {
                     changed |= t.is_configured(mac);
-                    t.answered(*mac, now);
-                    t.learn_ip(*mac, *ip, now);
+                    t.answered_from(*mac, *ip, now);
                 }
             }
         });
