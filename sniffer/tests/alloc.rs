@@ -167,7 +167,7 @@ fn the_pipeline_and_the_tracker_allocate_nothing_per_frame() {
     let sources = ["monitor:mon0", "lan:wlan0"];
     let mut counters = Counters::default();
     let mut sightings = 0u64;
-    let mut frame = |i: u64, counters: &mut Counters, tracker: &mut Tracker| -> u64 {
+    let frame = |i: u64, counters: &mut Counters, tracker: &mut Tracker| -> u64 {
         let (link, data) = &mix[usize::try_from(i).unwrap() % mix.len()];
         let (pipeline, source) = match link {
             LinkType::Ethernet => (&lan, sources[1]),
