@@ -154,9 +154,10 @@ fn parse_mac(s: &str) -> Result<MacAddr, Error> {
 impl Presence {
     /// Active ARP probe of each MAC, waiting at most `timeout_ms` (0: the configured
     /// `probe_timeout`). Each answer is (mac, answered, ip); only a reply whose sender MAC is
-    /// the device's counts. At most [`MAX_RUNNING_PROBES`] run at once and
-    /// [`MAX_WAITING_PROBES`] wait for them (the timeout starts when a probe runs); any more
-    /// are refused with `Busy`.
+    /// the device's counts.
+    // (Not in the doc comment, which is the checked-in introspection XML:) at most
+    // MAX_RUNNING_PROBES run at once and MAX_WAITING_PROBES wait for them (the timeout starts
+    // when a probe runs); any more are refused with `Busy`.
     async fn probe(
         &self,
         macs: Vec<String>,
