@@ -329,6 +329,91 @@ fn corpus() -> Vec<(LinkType, Vec<u8>)> {
     v
 }
 
+/// Frames the newer tests build, for the fuzz corpus: cut and whole FCS frames, control
+/// frames, unreadable ARP, DHCP of every kind.
+fn more_frames() -> Vec<(LinkType, Vec<u8>)> {
+    let ip = Ipv4Addr::new(192, 168, 1, 23);
+    let mut not_ethernet = arp(1, PHONE, ip, [0; 6], Ipv4Addr::new(192, 168, 1, 1));
+    not_ethernet[1] = 6;
+    let mut three_tags = ethernet(BROADCAST, PHONE, 0x8100, &[0, 7, 0x81, 0, 0, 8, 0x81, 0]);
+    three_tags.extend([0, 9, 0x08, 0x06]);
+    three_tags.extend(arp(1, PHONE, ip, [0; 6], ip));
+    let mut trigger = vec![0x24, 0x00, 0, 0];
+    trigger.extend(BROADCAST);
+    trigger.extend(AP);
+    trigger.extend([0; 8]);
+    let mut signalling = PHONE;
+    signalling[0] |= 1;
+    let dhcp_frame = |t: Option<u8>, ci: Ipv4Addr, req: Option<Ipv4Addr>| {
+        ethernet(BROADCAST, PHONE2, 0x0800, &dhcp(PHONE2, t, ci, req))
+    };
+    let any = Ipv4Addr::UNSPECIFIED;
+    vec![
+        (
+            LinkType::Radiotap,
+            cat(
+                &rt_simple(0x10, -57),
+                &cat(&null_data(AP, PHONE), &[1, 2, 3, 4]),
+            ),
+        ),
+        (
+            LinkType::Radiotap,
+            cat(&rt_simple(0, -60), &management(0x00, AP, PHONE, AP)),
+        ),
+        (LinkType::Radiotap, cat(&rt_simple(0, -45), &trigger)),
+        (
+            LinkType::Radiotap,
+            cat(&rt_simple(0, -45), &rts(AP, signalling)),
+        ),
+        (LinkType::Radiotap, cat(&rt_simple(0, -45), &ack(PHONE))),
+        (
+            LinkType::Ethernet,
+            ethernet(BROADCAST, PHONE, 0x0806, &not_ethernet),
+        ),
+        (LinkType::Ethernet, three_tags),
+        (LinkType::Ethernet, dhcp_frame(Some(1), any, Some(ip))),
+        (LinkType::Ethernet, dhcp_frame(Some(8), ip, None)),
+        (LinkType::Ethernet, dhcp_frame(None, ip, None)),
+    ]
+}
+
+/// The fuzz targets' seeds (`sniffer/fuzz/corpus/`) are the test frames: this test fails when
+/// they drift apart, and `SECURA_BLESS=1` rewrites them.
+#[test]
+fn the_committed_fuzz_corpus_is_the_test_frames() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let bless = std::env::var_os("SECURA_BLESS").is_some();
+    let mut frames = corpus();
+    frames.extend(more_frames());
+    let mut expected: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
+    for (i, (link, frame)) in frames.into_iter().enumerate() {
+        let (target, kind) = match link {
+            LinkType::Ethernet => ("ether_arp", "ethernet"),
+            LinkType::Radiotap => ("dot11_radiotap", "radiotap"),
+            LinkType::Dot11 => ("dot11_radiotap", "dot11"),
+        };
+        expected.push((root.join(target).join(format!("{i:02}-{kind}")), frame));
+    }
+    for (path, bytes) in &expected {
+        if bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let committed = std::fs::read(path).unwrap_or_else(|e| {
+            panic!("{}: {e} (SECURA_BLESS=1 writes the corpus)", path.display())
+        });
+        assert_eq!(&committed, bytes, "{} differs", path.display());
+    }
+    for target in ["ether_arp", "dot11_radiotap"] {
+        let on_disk = std::fs::read_dir(root.join(target)).unwrap().count();
+        let want = expected
+            .iter()
+            .filter(|(p, _)| p.parent().is_some_and(|d| d.ends_with(target)))
+            .count();
+        assert_eq!(on_disk, want, "{target}: files not written by this test");
+    }
+}
+
 #[test]
 fn every_truncation_of_every_frame_is_an_error_or_a_result_never_a_panic() {
     for (link, frame) in corpus() {
