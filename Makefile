@@ -31,6 +31,36 @@ deny:
 clean:
 	$(CARGO) clean
 
+# Fuzzing (`cargo install cargo-fuzz --locked`; RUSTC_BOOTSTRAP=1 lets it use its nightly
+# flags on the stable toolchain): every target in turn, one at a time, for FUZZ_SECONDS each,
+# seeded from its committed corpus (<crate>/fuzz/corpus/; inputs found go to
+# target/fuzz/corpus/, crashes to <crate>/fuzz/artifacts/). Built without a sanitizer (the
+# fuzzed code is safe Rust; the executions count) but with debug assertions and overflow
+# checks. Each target's libFuzzer output is in target/fuzz/<target>.log; the figures are
+# printed at the end. Fails when a target crashes.
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS = sniffer/dot11_radiotap sniffer/ether_arp botd/telegram_updates \
+	botd/outbox_entry bus/config_file
+.PHONY: fuzz
+fuzz:
+	@mkdir -p target/fuzz
+	@failed=; for t in $(FUZZ_TARGETS); do \
+	  crate=$${t%%/*}; name=$${t#*/}; log=target/fuzz/$$name.log; \
+	  mkdir -p target/fuzz/corpus/$$name; \
+	  echo "fuzz: $$crate $$name for $(FUZZ_SECONDS) s"; \
+	  if ( cd $$crate && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none --release \
+	        --debug-assertions --target-dir $(CURDIR)/target/fuzz $$name \
+	        $(CURDIR)/target/fuzz/corpus/$$name fuzz/corpus/$$name -- \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 ) > $$log 2>&1; then \
+	    echo "  $$(grep -E '^stat::number_of_executed_units' $$log)"; \
+	    echo "  $$(grep -E '^stat::average_exec_per_sec' $$log)"; \
+	  else \
+	    tail -30 $$log; echo "fuzz: $$name FAILED (see $$log and $$crate/fuzz/artifacts/)"; \
+	    failed="$$failed $$name"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
+
 # Benchmarks with figures: the release daemons and secura-bench, the arm64 package for the
 # install size (`BENCH_DEB=0` skips it), then the table (min/median/p99/max, the machine) on
 # stdout and in target/bench/results.md. Root adds the presence latency (network namespaces).

@@ -368,13 +368,11 @@ mod tests {
         while let Ok(p) = cap.next_packet() {
             n += 1;
             assert!(p.data.len() <= SNAPLEN);
-            match pipeline::decode(LinkType::Radiotap, p.data) {
-                Ok(heard) => {
-                    if heard.iter().any(|h| h.mac == MacAddr(PHONE)) {
-                        phone += 1;
-                    }
-                }
-                Err(_) => bad += 1,
+            let d = pipeline::decode(LinkType::Radiotap, p.data);
+            if d.problem.is_some() {
+                bad += 1;
+            } else if d.stations.iter().any(|h| h.mac == MacAddr(PHONE)) {
+                phone += 1;
             }
         }
         assert_eq!(n, 20_000);

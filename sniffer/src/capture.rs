@@ -2,7 +2,7 @@
 //! fires on a quiet interface) or from a file, with the kernel BPF filter installed before the
 //! first frame is read.
 
-use crate::pipeline::LinkType;
+use crate::pipeline::{Decoded, LinkType, Pipeline, Wanted};
 use pcap::{Active, Capture, PacketCodec, PacketStream};
 use tracing::debug;
 
@@ -60,34 +60,46 @@ pub enum CaptureError {
     },
 }
 
-/// A frame copied out of libpcap's buffer, with its capture time in µs since the epoch.
-#[derive(Debug, Clone)]
-pub struct OwnedFrame {
+/// A frame decoded where libpcap holds it, with its capture time in µs since the epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodedFrame {
     /// Capture time.
     pub at: u64,
-    /// The captured bytes.
-    pub data: Vec<u8>,
+    /// What the pipeline made of it.
+    pub decoded: Decoded,
 }
 
-/// Copies each packet out of libpcap's buffer.
-#[derive(Debug, Clone, Copy)]
-pub struct Owned;
+/// The capture time of `header`, µs since the epoch.
+pub fn micros(header: &pcap::PacketHeader) -> u64 {
+    let secs = u64::try_from(header.ts.tv_sec).unwrap_or(0);
+    let usecs = u64::try_from(header.ts.tv_usec).unwrap_or(0);
+    secs.saturating_mul(1_000_000).saturating_add(usecs)
+}
 
-impl PacketCodec for Owned {
-    type Item = OwnedFrame;
+/// Runs the pipeline on each packet inside libpcap's buffer: no copy, no allocation.
+#[derive(Debug, Clone)]
+pub struct Decoding(Pipeline);
 
-    fn decode(&mut self, packet: pcap::Packet<'_>) -> OwnedFrame {
-        let secs = u64::try_from(packet.header.ts.tv_sec).unwrap_or(0);
-        let usecs = u64::try_from(packet.header.ts.tv_usec).unwrap_or(0);
-        OwnedFrame {
-            at: secs.saturating_mul(1_000_000).saturating_add(usecs),
-            data: packet.data.to_vec(),
+impl Decoding {
+    /// Decode frames of `link` for `wanted`.
+    pub fn new(link: LinkType, wanted: Wanted) -> Decoding {
+        Decoding(Pipeline::new(link, wanted))
+    }
+}
+
+impl PacketCodec for Decoding {
+    type Item = DecodedFrame;
+
+    fn decode(&mut self, packet: pcap::Packet<'_>) -> DecodedFrame {
+        DecodedFrame {
+            at: micros(packet.header),
+            decoded: self.0.decode(packet.data, packet.header.len),
         }
     }
 }
 
-/// A live capture on an interface, already filtered, as a stream.
-pub type LiveStream = PacketStream<Active, Owned>;
+/// A live capture on an interface, already filtered and decoded, as a stream.
+pub type LiveStream = PacketStream<Active, Decoding>;
 
 fn open_hint(e: &pcap::Error) -> &'static str {
     let text = e.to_string();
@@ -101,11 +113,13 @@ fn open_hint(e: &pcap::Error) -> &'static str {
 }
 
 /// Open `iface` for capture, install the filter that `filter_for(link)` returns (logged at
-/// debug level) and return the stream with its link type.
-pub fn open_live(
+/// debug level) and return the stream of packets read by `codec_for(link)` (e.g.
+/// [`Decoding`]), with its link type.
+pub fn open_live<C: PacketCodec>(
     iface: &str,
     filter_for: impl FnOnce(LinkType) -> String,
-) -> Result<(LiveStream, LinkType), CaptureError> {
+    codec_for: impl FnOnce(LinkType) -> C,
+) -> Result<(PacketStream<Active, C>, LinkType), CaptureError> {
     let what = format!("interface {iface}");
     let open_err = |source: pcap::Error| CaptureError::Open {
         what: what.clone(),
@@ -139,7 +153,7 @@ pub fn open_live(
         source,
     })?;
     let stream = cap
-        .stream(Owned)
+        .stream(codec_for(link))
         .map_err(|source| CaptureError::Stream { what, source })?;
     Ok((stream, link))
 }

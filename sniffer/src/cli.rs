@@ -258,21 +258,19 @@ fn run_replay(
     if devices.is_empty() {
         return Err(CliError::NoDevices);
     }
-    let (sightings, counters) = commands::replay(file, &devices, interval, unfiltered)?;
     let mut out = std::io::stdout().lock();
-    for s in &sightings {
-        let line = serde_json::to_string(s).map_err(|e| CliError::Io {
-            what: "encoding a sighting",
-            source: e.into(),
-        })?;
-        writeln!(out, "{line}").map_err(io("writing the sightings"))?;
+    let summary = commands::replay_to(&mut out, file, &devices, interval, unfiltered)?;
+    out.flush().map_err(io("writing the sightings"))?;
+    if let Some(cut) = &summary.cut {
+        eprintln!(
+            "warning: {} ends in a record cut short ({cut})",
+            file.display()
+        );
     }
+    let c = summary.counters;
     eprintln!(
         "{} frames, {} malformed, {} from the devices, {} sightings",
-        counters.frames,
-        counters.malformed,
-        counters.matched,
-        sightings.len()
+        c.frames, c.malformed, c.matched, summary.sightings
     );
     Ok(Exit::Done.into())
 }

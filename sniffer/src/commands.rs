@@ -5,7 +5,7 @@
 use crate::capture::{self, CaptureError};
 use crate::filter;
 use crate::parse::MacAddr;
-use crate::pipeline::{self, Counters};
+use crate::pipeline::{Counters, Pipeline, Wanted};
 use crate::prober::{ArpProber, PcapProber, ProbeError, Target};
 use crate::tracker::Tracker;
 use futures_util::StreamExt;
@@ -57,7 +57,11 @@ pub async fn scan(
     iface: &str,
     duration: Duration,
 ) -> Result<(HashMap<MacAddr, Seen>, Counters), CommandError> {
-    let (mut stream, link) = capture::open_live(iface, |_| String::new())?;
+    let (mut stream, _) = capture::open_live(
+        iface,
+        |_| String::new(),
+        |link| capture::Decoding::new(link, Wanted::Every),
+    )?;
     let mut seen: HashMap<MacAddr, Seen> = HashMap::new();
     let mut counters = Counters::default();
     let deadline = tokio::time::Instant::now() + duration;
@@ -70,9 +74,8 @@ pub async fn scan(
             what: format!("interface {iface}"),
             source,
         })?;
-        let result = pipeline::decode(link, &frame.data);
-        counters.count(&result);
-        for h in result.unwrap_or_default() {
+        counters.count(&frame.decoded);
+        for h in frame.decoded.stations {
             if h.mac.is_multicast() {
                 continue;
             }
@@ -143,15 +146,34 @@ pub struct ReplaySighting {
     pub ip: Option<String>,
 }
 
-/// Run capture file `path` through the daemon's pipeline: the BPF filter (unless `unfiltered`),
-/// the parsers, the tracker and its throttle of `interval` µs. Returns the sightings in order
-/// and the counters.
-pub fn replay(
+/// How a replay ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// What the frames read went through.
+    pub counters: Counters,
+    /// Sightings produced.
+    pub sightings: u64,
+    /// The capture ends in a record cut short (what a killed `tcpdump` leaves): libpcap's
+    /// words. Every complete record before it was read.
+    pub cut: Option<String>,
+}
+
+/// Whether libpcap's read error `e` says the file ends inside a record.
+fn is_cut_record(e: &pcap::Error) -> bool {
+    matches!(e, pcap::Error::PcapError(text) if text.contains("truncated"))
+}
+
+/// Run capture file `path` through the daemon's pipeline: the BPF filter (unless
+/// `unfiltered`), the parsers, the tracker and its throttle of `interval` µs, handing each
+/// sighting to `each` as it comes. A file whose last record is cut short is read up to it and
+/// ends normally, with [`ReplaySummary::cut`] saying so.
+pub fn replay_each(
     path: &Path,
     devices: &[DeviceConfig],
     interval: u64,
     unfiltered: bool,
-) -> Result<(Vec<ReplaySighting>, Counters), CommandError> {
+    mut each: impl FnMut(ReplaySighting) -> Result<(), CommandError>,
+) -> Result<ReplaySummary, CommandError> {
     let mut tracker = Tracker::new(devices, interval);
     let macs = tracker.macs();
     let (mut cap, link) = capture::open_file(path, |link| {
@@ -161,17 +183,21 @@ pub fn replay(
             filter::for_devices(link, &macs)
         }
     })?;
+    let pipeline = Pipeline::new(link, Wanted::Devices(macs));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let source = format!("{}:{name}", link.source_kind());
-    let mut out = Vec::new();
-    let mut counters = Counters::default();
+    let mut summary = ReplaySummary::default();
     loop {
         let packet = match cap.next_packet() {
             Ok(p) => p,
             Err(pcap::Error::NoMorePackets) => break,
+            Err(e) if is_cut_record(&e) => {
+                summary.cut = Some(e.to_string());
+                break;
+            }
             Err(source) => {
                 return Err(CommandError::Read {
                     what: format!("file {}", path.display()),
@@ -179,31 +205,58 @@ pub fn replay(
                 });
             }
         };
-        let secs = u64::try_from(packet.header.ts.tv_sec).unwrap_or(0);
-        let usecs = u64::try_from(packet.header.ts.tv_usec).unwrap_or(0);
-        let at = secs.saturating_mul(1_000_000).saturating_add(usecs);
-        let result = pipeline::decode(link, packet.data);
-        counters.count(&result);
-        for h in result.unwrap_or_default() {
-            if !tracker.is_configured(&h.mac) {
-                continue;
-            }
-            counters.matched += 1;
+        let at = capture::micros(packet.header);
+        let decoded = pipeline.decode(packet.data, packet.header.len);
+        summary.counters.count(&decoded);
+        for h in decoded.stations {
+            summary.counters.matched += 1;
             if let Some(ip) = h.ip {
                 tracker.learn_ip(h.mac, ip, at);
             }
             if tracker.heard(h.mac, &source, at) {
-                out.push(ReplaySighting {
+                summary.sightings += 1;
+                each(ReplaySighting {
                     mac: h.mac.to_string(),
                     source: source.clone(),
                     at,
                     rssi: h.rssi,
                     ip: tracker.ip_of(&h.mac).map(|i| i.to_string()),
-                });
+                })?;
             }
         }
     }
-    Ok((out, counters))
+    Ok(summary)
+}
+
+/// [`replay_each`], the sightings collected in order, with the counters.
+pub fn replay(
+    path: &Path,
+    devices: &[DeviceConfig],
+    interval: u64,
+    unfiltered: bool,
+) -> Result<(Vec<ReplaySighting>, Counters), CommandError> {
+    let mut out = Vec::new();
+    let summary = replay_each(path, devices, interval, unfiltered, |s| {
+        out.push(s);
+        Ok(())
+    })?;
+    Ok((out, summary.counters))
+}
+
+/// `replay` as the command line runs it: each sighting printed to `out` as one JSON line as
+/// soon as it is found (a capture cut short still shows everything before the cut).
+pub fn replay_to(
+    out: &mut impl Write,
+    path: &Path,
+    devices: &[DeviceConfig],
+    interval: u64,
+    unfiltered: bool,
+) -> Result<ReplaySummary, CommandError> {
+    replay_each(path, devices, interval, unfiltered, |s| {
+        serde_json::to_writer(&mut *out, &s).map_err(std::io::Error::other)?;
+        writeln!(out)?;
+        Ok(())
+    })
 }
 
 /// Probe `macs` once on `iface`; the answers in order.

@@ -35,7 +35,8 @@ fn caps_err(what: &'static str) -> impl FnOnce(caps::errors::CapsError) -> Privi
 }
 
 /// Keep `needed` (which must be held, at least as permitted) and drop every other capability
-/// from every set of the calling thread, bounding set included when allowed.
+/// from every set of the calling thread, bounding set included when allowed; empty the ambient
+/// set entirely, `needed` included: it is held in the permitted and effective sets.
 ///
 /// Sets that already hold nothing else are left alone: under the unit (which grants only
 /// CAP_NET_RAW and forbids `capset` with `SystemCallFilter=~@privileged`) nothing needs to
@@ -56,7 +57,10 @@ pub fn keep_only(needed: &[Capability]) -> Result<(), PrivilegeError> {
                 .map_err(caps_err("drop from the bounding set"))?;
         }
     }
-    if has_others(&read(CapSet::Ambient)?) {
+    // The ambient set is only what programs executed from here would inherit: the sniffer
+    // runs none, so it is emptied, CAP_NET_RAW included (the unit's AmbientCapabilities put
+    // it there to grant it at start). A prctl, allowed under the unit's system call filter.
+    if !read(CapSet::Ambient)?.is_empty() {
         caps::clear(None, CapSet::Ambient).map_err(caps_err("clear the ambient set"))?;
     }
     let inheritable = read(CapSet::Inheritable)?;

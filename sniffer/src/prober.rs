@@ -98,6 +98,22 @@ fn request(lan: &Lan, to: MacAddr, ip: Ipv4Addr) -> Vec<u8> {
     )
 }
 
+/// Reads the ARP packet of each frame the prober's filter passes, with the Ethernet source.
+#[derive(Debug, Clone, Copy)]
+struct ArpReplies;
+
+impl pcap::PacketCodec for ArpReplies {
+    type Item = Option<(MacAddr, ether::Arp)>;
+
+    fn decode(&mut self, packet: pcap::Packet<'_>) -> Self::Item {
+        let f = ether::parse(packet.data).ok()?;
+        match f.payload {
+            ether::Payload::Arp(arp) => Some((f.src, arp)),
+            _ => None,
+        }
+    }
+}
+
 async fn probe_on(
     iface: &str,
     targets: Vec<Target>,
@@ -109,7 +125,8 @@ async fn probe_on(
     }
     let lan = Lan::of(iface)?;
     let macs: Vec<MacAddr> = targets.iter().map(|t| t.mac).collect();
-    let (mut stream, _) = capture::open_live(iface, |_| filter::arp_replies(lan.mac, &macs))?;
+    let filter = |_| filter::arp_replies(lan.mac, &macs);
+    let (mut stream, _) = capture::open_live(iface, filter, |_| ArpReplies)?;
 
     let mut queue: VecDeque<(MacAddr, Ipv4Addr)> = targets
         .iter()
@@ -181,9 +198,8 @@ async fn probe_on(
                     // A read error ends the probe with what it has; the deadline would anyway.
                     break;
                 };
-                let Ok(f) = ether::parse(&frame.data) else { continue };
-                let ether::Payload::Arp(arp) = f.payload else { continue };
-                if arp.op != ether::ARP_REPLY || arp.sha != f.src || !macs.contains(&arp.sha) {
+                let Some((src, arp)) = frame else { continue };
+                if arp.op != ether::ARP_REPLY || arp.sha != src || !macs.contains(&arp.sha) {
                     continue;
                 }
                 note_answer(&mut answers, arp.sha, arp.spa);

@@ -18,6 +18,56 @@ use zbus::object_server::SignalEmitter;
 pub const MAX_PROBE_MACS: usize = 32;
 /// A single `Probe` waits at most this long.
 pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Probes that run at once: each opens a capture on the LAN interface and may sweep a /24.
+pub const MAX_RUNNING_PROBES: usize = 2;
+/// Probes that may wait for one of those to finish; a `Probe` beyond them is refused with
+/// `Busy` at once, so a flood of calls costs neither memory nor capture handles.
+pub const MAX_WAITING_PROBES: usize = 4;
+
+/// The bound on concurrent probes: [`MAX_RUNNING_PROBES`] run, [`MAX_WAITING_PROBES`] wait
+/// in line (in arrival order), the rest are refused.
+#[derive(Debug)]
+struct ProbeGate {
+    running: tokio::sync::Semaphore,
+    /// Probes running or waiting.
+    admitted: std::sync::atomic::AtomicUsize,
+}
+
+/// A probe's place: running or in line. Leaving (by finishing, or by the call being dropped)
+/// frees it.
+struct Admitted<'a>(&'a ProbeGate);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0
+            .admitted
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl ProbeGate {
+    fn new() -> ProbeGate {
+        ProbeGate {
+            running: tokio::sync::Semaphore::new(MAX_RUNNING_PROBES),
+            admitted: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// A place for one more probe, or `Busy`.
+    fn admit(&self) -> Result<Admitted<'_>, Error> {
+        let limit = MAX_RUNNING_PROBES + MAX_WAITING_PROBES;
+        let before = self
+            .admitted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let place = Admitted(self);
+        if before >= limit {
+            return Err(Error::Busy(format!(
+                "{limit} probes are already running or waiting; try again when they are done"
+            )));
+        }
+        Ok(place)
+    }
+}
 
 /// State shared by the interface, the capture tasks and the sighting loop.
 #[derive(Debug, Clone)]
@@ -72,6 +122,7 @@ pub struct Presence {
     shared: Shared,
     prober: Arc<dyn ArpProber>,
     default_timeout: Duration,
+    gate: ProbeGate,
 }
 
 impl Presence {
@@ -82,6 +133,7 @@ impl Presence {
             shared,
             prober,
             default_timeout,
+            gate: ProbeGate::new(),
         }
     }
 }
@@ -103,6 +155,9 @@ impl Presence {
     /// Active ARP probe of each MAC, waiting at most `timeout_ms` (0: the configured
     /// `probe_timeout`). Each answer is (mac, answered, ip); only a reply whose sender MAC is
     /// the device's counts.
+    // (Not in the doc comment, which is the checked-in introspection XML:) at most
+    // MAX_RUNNING_PROBES run at once and MAX_WAITING_PROBES wait for them (the timeout starts
+    // when a probe runs); any more are refused with `Busy`.
     async fn probe(
         &self,
         macs: Vec<String>,
@@ -129,6 +184,11 @@ impl Presence {
             .iter()
             .map(|m| parse_mac(m))
             .collect::<Result<Vec<_>, _>>()?;
+        let _place = self.gate.admit()?;
+        let _running =
+            self.gate.running.acquire().await.map_err(|_| {
+                Error::NotAvailable("the sniffer is stopping: no more probes".into())
+            })?;
         let targets: Vec<Target> = self.shared.tracker(|t| {
             parsed
                 .iter()
@@ -148,8 +208,7 @@ impl Presence {
             for (mac, ip) in &answers {
                 if let Some(ip) = ip {
                     changed |= t.is_configured(mac);
-                    t.answered(*mac, now);
-                    t.learn_ip(*mac, *ip, now);
+                    t.answered_from(*mac, *ip, now);
                 }
             }
         });

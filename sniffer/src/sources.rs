@@ -2,14 +2,15 @@
 //! live captures on the LAN and monitor interfaces (reopened with backoff when the interface
 //! goes away, as Wi-Fi interfaces do), and the simulated phones of `--sim`.
 
-use crate::capture;
+use crate::capture::{self, Decoding};
 use crate::filter;
 use crate::parse::MacAddr;
-use crate::pipeline::{self, Counters, Heard};
+use crate::pipeline::{Counters, Heard, Wanted};
 use crate::service::Shared;
 use crate::sim::{self, SimWorld};
 use futures_util::StreamExt;
 use secura_bus::types::now_micros;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -26,8 +27,8 @@ const STATS_EVERY: u64 = 10_000;
 pub struct Observation {
     /// What was heard.
     pub heard: Heard,
-    /// `lan:IF`, `monitor:IF` or `sim`.
-    pub source: String,
+    /// `lan:IF`, `monitor:IF` or `sim` (shared: an observation costs no allocation).
+    pub source: Arc<str>,
     /// When, µs since the epoch.
     pub at: u64,
 }
@@ -60,10 +61,12 @@ pub async fn live(
     tx: mpsc::Sender<Observation>,
     changed: mpsc::Sender<()>,
 ) {
-    let source = format!("{}:{iface}", kind.prefix());
+    let source: Arc<str> = format!("{}:{iface}", kind.prefix()).into();
     let mut backoff = Duration::from_secs(1);
     loop {
-        match capture::open_live(&iface, |link| filter::for_devices(link, &macs)) {
+        let wanted = Wanted::Devices(macs.clone());
+        let filter = |link| filter::for_devices(link, &macs);
+        match capture::open_live(&iface, filter, |link| Decoding::new(link, wanted)) {
             Ok((mut stream, link)) => {
                 if link.source_kind() != kind.prefix() {
                     warn!(interface = %iface, link = ?link, configured_as = kind.prefix(),
@@ -99,14 +102,12 @@ pub async fn live(
                         }
                         None => break,
                     };
-                    let result = pipeline::decode(link, &frame.data);
-                    counters.count(&result);
+                    counters.count(&frame.decoded);
                     if counters.frames % STATS_EVERY == 0 {
                         debug!(source = %source, frames = counters.frames,
                             malformed = counters.malformed, "capture counters");
                     }
-                    let Ok(heard) = result else { continue };
-                    for h in heard {
+                    for h in frame.decoded.stations {
                         let obs = Observation {
                             heard: h,
                             source: source.clone(),
@@ -148,6 +149,7 @@ pub async fn simulated(
     if shared.set_source(sim::SOURCE, true) {
         let _ = changed.try_send(());
     }
+    let source: Arc<str> = sim::SOURCE.into();
     let mut tick = tokio::time::interval(sim::FRAME_PERIOD);
     loop {
         tick.tick().await;
@@ -158,7 +160,7 @@ pub async fn simulated(
                     rssi: Some(-55),
                     ip: Some(ip),
                 },
-                source: sim::SOURCE.to_string(),
+                source: source.clone(),
                 at: now_micros(),
             };
             if tx.send(obs).await.is_err() {

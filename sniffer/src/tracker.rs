@@ -6,7 +6,6 @@
 use crate::parse::MacAddr;
 use secura_bus::config::DeviceConfig;
 use secura_bus::types::{Micros, PresenceDevice};
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use tracing::{info, warn};
 
@@ -16,6 +15,9 @@ struct Device {
     last_seen: Micros,
     ip: Option<Ipv4Addr>,
     ip_seen: Micros,
+    /// The address it last answered an ARP probe from, and when.
+    answered_ip: Option<Ipv4Addr>,
+    answered_at: Micros,
 }
 
 /// Two devices claiming one address, or one device turning up at another: a spoofing signal
@@ -31,8 +33,8 @@ pub enum Conflict {
         /// The device claiming it now.
         new: MacAddr,
     },
-    /// `mac` used `old` moments ago (within [`ADDRESS_HOLD`]) and now uses `new`: two devices
-    /// with one MAC, or one device claiming two addresses.
+    /// `mac` answered ARP from `old` moments ago (within [`ADDRESS_HOLD`]) and now answers from
+    /// `new`: two devices with one MAC, or one device claiming two addresses.
     MacAtTwoIps {
         /// The device.
         mac: MacAddr,
@@ -52,7 +54,9 @@ pub const ADDRESS_HOLD: Micros = 60_000_000;
 pub struct Tracker {
     devices: Vec<(MacAddr, Device)>,
     interval: Micros,
-    last_signal: HashMap<(MacAddr, String), Micros>,
+    /// When a `Sighting` last went out per (mac, source). A handful of entries (devices ×
+    /// sources): a list searched without building a key, so a frame costs no allocation.
+    last_signal: Vec<(MacAddr, String, Micros)>,
 }
 
 impl Tracker {
@@ -67,12 +71,14 @@ impl Tracker {
                         last_seen: 0,
                         ip: None,
                         ip_seen: 0,
+                        answered_ip: None,
+                        answered_at: 0,
                     };
                     (d.mac, dev)
                 })
                 .collect(),
             interval,
-            last_signal: HashMap::new(),
+            last_signal: Vec::new(),
         }
     }
 
@@ -104,19 +110,42 @@ impl Tracker {
             return false;
         };
         dev.last_seen = dev.last_seen.max(now);
-        let key = (mac, source.to_string());
-        match self.last_signal.get(&key) {
-            Some(&last) if now.saturating_sub(last) < self.interval && now >= last => false,
-            _ => {
-                self.last_signal.insert(key, now);
+        let entry = self
+            .last_signal
+            .iter_mut()
+            .find(|(m, s, _)| *m == mac && s == source);
+        match entry {
+            Some((_, _, last)) if now.saturating_sub(*last) < self.interval && now >= *last => {
+                false
+            }
+            Some((_, _, last)) => {
+                *last = now;
+                true
+            }
+            None => {
+                self.last_signal.push((mac, source.to_string(), now));
                 true
             }
         }
     }
 
-    /// `mac` uses `ip` at `now` (from ARP, DHCP or a probe answer). Returns the conflicts this
-    /// reveals, each also logged as a warning.
+    /// `mac` uses `ip` at `now`, learned passively (its own ARP, a DHCPREQUEST). Returns the
+    /// conflicts this reveals, each also logged as a warning: another device that held `ip`.
+    /// A device moving to another address is no conflict here — a NAK and a new lease, or a
+    /// link-local fallback, do that in seconds; [`Tracker::answered_from`] judges that.
     pub fn learn_ip(&mut self, mac: MacAddr, ip: Ipv4Addr, now: Micros) -> Vec<Conflict> {
+        self.learn(mac, ip, now, false)
+    }
+
+    /// `mac` answered an ARP probe from `ip` at `now`: it was there, and uses `ip`. Answering
+    /// from another address than a probe moments ago (within [`ADDRESS_HOLD`]) is what an
+    /// honest phone does not do — two devices with one MAC — and is a conflict.
+    pub fn answered_from(&mut self, mac: MacAddr, ip: Ipv4Addr, now: Micros) -> Vec<Conflict> {
+        self.answered(mac, now);
+        self.learn(mac, ip, now, true)
+    }
+
+    fn learn(&mut self, mac: MacAddr, ip: Ipv4Addr, now: Micros, answer: bool) -> Vec<Conflict> {
         if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
             return Vec::new();
         }
@@ -137,12 +166,21 @@ impl Tracker {
             }
         }
         if let Some(dev) = self.device_mut(&mac) {
-            match dev.ip {
-                Some(old) if old != ip && now.saturating_sub(dev.ip_seen) < ADDRESS_HOLD => {
-                    warn!(device = %mac, old = %old, new = %ip,
-                        "one device answers from two IPv4 addresses: a spoofing signal");
-                    conflicts.push(Conflict::MacAtTwoIps { mac, old, new: ip });
+            if answer {
+                match dev.answered_ip {
+                    Some(old)
+                        if old != ip && now.saturating_sub(dev.answered_at) < ADDRESS_HOLD =>
+                    {
+                        warn!(device = %mac, old = %old, new = %ip,
+                            "one device answers ARP from two IPv4 addresses: a spoofing signal");
+                        conflicts.push(Conflict::MacAtTwoIps { mac, old, new: ip });
+                    }
+                    _ => {}
                 }
+                dev.answered_ip = Some(ip);
+                dev.answered_at = dev.answered_at.max(now);
+            }
+            match dev.ip {
                 Some(old) if old != ip => {
                     info!(device = %mac, old = %old, new = %ip, "device changed its IPv4 address");
                 }
@@ -241,13 +279,13 @@ mod tests {
     }
 
     #[test]
-    fn one_device_at_two_addresses_within_a_minute_is_a_conflict() {
+    fn one_device_answering_from_two_addresses_within_a_minute_is_a_conflict() {
         let mut t = tracker();
         let (a, b) = (Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(10, 0, 0, 6));
-        assert!(t.learn_ip(ALICE, a, 1_000_000).is_empty());
-        assert!(t.learn_ip(ALICE, a, 2_000_000).is_empty());
+        assert!(t.answered_from(ALICE, a, 1_000_000).is_empty());
+        assert!(t.answered_from(ALICE, a, 2_000_000).is_empty());
         assert_eq!(
-            t.learn_ip(ALICE, b, 3_000_000),
+            t.answered_from(ALICE, b, 3_000_000),
             vec![Conflict::MacAtTwoIps {
                 mac: ALICE,
                 old: a,
@@ -255,6 +293,27 @@ mod tests {
             }]
         );
         // A new lease after a long absence is no conflict.
-        assert!(t.learn_ip(ALICE, a, 3_000_000 + ADDRESS_HOLD).is_empty());
+        assert!(
+            t.answered_from(ALICE, a, 3_000_000 + ADDRESS_HOLD)
+                .is_empty()
+        );
+        assert_eq!(t.ip_of(&ALICE), Some(a));
+    }
+
+    #[test]
+    fn an_address_learned_passively_may_change_at_once_without_a_spoofing_warning() {
+        let mut t = tracker();
+        let (old, fallback, lease) = (
+            Ipv4Addr::new(192, 168, 1, 23),
+            Ipv4Addr::new(169, 254, 7, 9),
+            Ipv4Addr::new(192, 168, 1, 40),
+        );
+        // A DHCPREQUEST for the old address, NAKed; a link-local fallback; a new lease.
+        assert!(t.learn_ip(ALICE, old, 1_000_000).is_empty());
+        assert!(t.learn_ip(ALICE, fallback, 2_000_000).is_empty());
+        assert!(t.learn_ip(ALICE, lease, 3_000_000).is_empty());
+        assert_eq!(t.ip_of(&ALICE), Some(lease));
+        // A probe answer from the new address is no conflict either: nothing answered before.
+        assert!(t.answered_from(ALICE, lease, 4_000_000).is_empty());
     }
 }

@@ -153,6 +153,51 @@ async fn a_departed_phone_is_silent_and_unanswered_within_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn concurrent_probes_beyond_the_limit_are_busy_and_the_rest_run_in_turn() {
+    use secura_sniffer::service::{MAX_RUNNING_PROBES, MAX_WAITING_PROBES};
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let s = setup(&presence_section("1s"), &["--sim"]).await;
+        let p = presence(&s.conn).await;
+        let sim = simulator(&s.conn).await;
+        let admitted = MAX_RUNNING_PROBES + MAX_WAITING_PROBES;
+        let calls = admitted + 10;
+        // Bob is away: each admitted probe waits its whole timeout (the sim prober does what
+        // the real one does), long enough for every call to arrive while the first run.
+        let probes = (0..calls).map(|_| {
+            let p = p.clone();
+            async move { p.probe(&[BOB], 6000).await }
+        });
+        let started = Instant::now();
+        let results = futures_util::future::join_all(probes).await;
+        let took = started.elapsed();
+        let (mut answered, mut busy) = (0, 0);
+        for r in results {
+            match r {
+                Ok(a) => {
+                    assert!(!a[0].answered);
+                    answered += 1;
+                }
+                Err(e) => {
+                    let e = secura_bus::Error::from(e);
+                    assert!(matches!(e, secura_bus::Error::Busy(_)), "{e:?}");
+                    busy += 1;
+                }
+            }
+        }
+        assert_eq!((answered, busy), (admitted, calls - admitted));
+        // They ran MAX_RUNNING_PROBES at a time: three rounds of 6 s, not one.
+        let rounds = admitted.div_ceil(MAX_RUNNING_PROBES);
+        let least = Duration::from_millis(6000 * u64::try_from(rounds).unwrap() - 500);
+        assert!(took >= least, "{took:?}");
+        // The places are free again.
+        sim.phone_arrives(BOB).await.unwrap();
+        assert!(p.probe(&[BOB], 2000).await.unwrap()[0].answered);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn probe_rejects_bad_arguments_with_invalid_argument() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let s = setup(&presence_section("30s"), &["--sim"]).await;

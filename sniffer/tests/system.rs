@@ -300,6 +300,72 @@ async fn the_daemon_keeps_only_cap_net_raw_in_every_thread() {
     .unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_unit_s_grant_cap_net_raw_leaves_the_ambient_set_after_start() {
+    if skip() {
+        return;
+    }
+    if nix::unistd::User::from_name("secura-sniffer")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        eprintln!("skipped: no user secura-sniffer (the package's sysusers.d creates it)");
+        return;
+    }
+    let phone = Phone::create("a4:5e:60:c0:ff:06", 8).unwrap();
+    // The real policy only: the name is secura-sniffer's.
+    let bus = TestBus::start_with(secura_testbed::bus::Overlay::PolicyOnly).unwrap();
+    let cfg = config(&bus, &phone);
+    let log_path = bus.dir().join("sniffer-unit.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // What the unit does: its user, CAP_NET_RAW inheritable and ambient, nothing else.
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=secura-sniffer",
+            "--regid=secura-sniffer",
+            "--clear-groups",
+            "--inh-caps",
+            "+net_raw",
+            "--ambient-caps",
+            "+net_raw",
+            "--",
+        ])
+        .arg(bin_path("secura-sniffer").unwrap())
+        .args(["--config", cfg.to_str().unwrap(), "-d"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let checked = tokio::time::timeout(Duration::from_secs(60), async {
+        if let Err(e) = bus.wait_for_name(PRESENCE_NAME, T).await {
+            panic!(
+                "{e}\n--- sniffer log ---\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        let caps = thread_caps(child.id());
+        assert!(caps.len() >= 5 * 2, "{caps:?}");
+        for (set, value) in caps {
+            let expected = match set.as_str() {
+                "CapPrm" | "CapEff" => "0000000000002000",
+                "CapAmb" => "0000000000000000",
+                // Inheritable keeps what the unit granted (emptying it needs capset, which the
+                // unit's filter forbids); without the ambient set no program executed inherits
+                // it. The bounding set is the unit's to restrict.
+                _ => continue,
+            };
+            assert_eq!(value, expected, "{set}");
+        }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    checked.unwrap();
+}
+
 /// The phone's kernel stops (`ignore`) or resumes answering ARP requests.
 fn ignore_arp(phone: &Phone, ignore: bool) {
     let value = if ignore { "8" } else { "0" };

@@ -36,6 +36,23 @@ impl Kind {
     pub fn is_probe_request(&self) -> bool {
         matches!(self, Kind::Management { subtype: 4 })
     }
+
+    /// Whether a frame of this kind is evidence that its transmitter is at home: not a probe
+    /// request (anyone in radio range can send one naming any address, and phones scan with
+    /// random ones), not a control frame (no body, no sequence number, nothing an access
+    /// point acknowledged: trivially forged from the street).
+    pub fn is_presence(&self) -> bool {
+        !self.is_probe_request() && !matches!(self, Kind::Control { .. })
+    }
+}
+
+/// The TA of a control frame with its group bit cleared: a VHT/HE transmitter signalling its
+/// bandwidth sets that bit in the TA of RTS, block ack and NDP announcement frames
+/// (IEEE 802.11-2020 §9.3.1.1), though the station's address is an individual one.
+fn individual(ta: MacAddr) -> MacAddr {
+    let mut b = ta.0;
+    b[0] &= !0x01;
+    MacAddr(b)
 }
 
 /// The addresses of one 802.11 frame, with their roles resolved.
@@ -100,10 +117,12 @@ pub fn parse(frame: &[u8]) -> Result<Header, ParseError> {
     };
     match kind {
         Kind::Control { subtype } => {
-            // RTS, PS-Poll, block ack (request), beamforming poll, NDP announcement, CF-End
-            // name their transmitter; CTS, ACK and the control wrapper do not.
-            if matches!(subtype, 4 | 5 | 8 | 9 | 10 | 11 | 14 | 15) {
-                header.transmitter = Some(r.mac().ok_or(ParseError::Truncated("802.11 TA"))?);
+            // HE trigger, RTS, PS-Poll, block ack (request), beamforming poll, NDP
+            // announcement, CF-End name their transmitter; CTS, ACK and the control wrapper
+            // do not.
+            if matches!(subtype, 2 | 4 | 5 | 8 | 9 | 10 | 11 | 14 | 15) {
+                let ta = r.mac().ok_or(ParseError::Truncated("802.11 TA"))?;
+                header.transmitter = Some(individual(ta));
                 header.len = r.pos();
             }
         }
@@ -195,6 +214,48 @@ mod tests {
         f.extend(A);
         let h = parse(&f).unwrap();
         assert_eq!(h.transmitter, None);
+    }
+
+    #[test]
+    fn an_he_trigger_frame_names_its_transmitter() {
+        // Control subtype 2 (trigger), then RA, TA and the common info field.
+        let mut f = vec![0x24, 0, 0, 0];
+        f.extend(A);
+        f.extend(B);
+        f.extend([0; 8]);
+        let h = parse(&f).unwrap();
+        assert_eq!(h.kind, Kind::Control { subtype: 2 });
+        assert_eq!(h.transmitter, Some(MacAddr(B)));
+        assert_eq!(h.len, 16);
+    }
+
+    #[test]
+    fn a_bandwidth_signalling_ta_is_the_station_s_individual_address() {
+        // A VHT RTS: the TA's group bit set to signal the bandwidth.
+        let mut signalling = B;
+        signalling[0] |= 0x01;
+        let mut f = vec![0xb4, 0, 0, 0];
+        f.extend(A);
+        f.extend(signalling);
+        let h = parse(&f).unwrap();
+        assert_eq!(h.transmitter, Some(MacAddr(B)));
+        // Management and data frames keep address 2 as it is.
+        let h = parse(&data(0x08, 0x00, &[A, signalling, C])).unwrap();
+        assert_eq!(h.transmitter, Some(MacAddr(signalling)));
+    }
+
+    #[test]
+    fn probe_requests_and_control_frames_are_not_presence() {
+        assert!(!Kind::Management { subtype: 4 }.is_presence());
+        assert!(!Kind::Control { subtype: 11 }.is_presence());
+        assert!(Kind::Management { subtype: 0 }.is_presence());
+        assert!(
+            Kind::Data {
+                qos: false,
+                null: true
+            }
+            .is_presence()
+        );
     }
 
     #[test]

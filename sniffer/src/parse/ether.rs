@@ -34,14 +34,21 @@ pub struct Frame {
 pub enum Payload {
     /// ARP.
     Arp(Arp),
-    /// A DHCP message from a client, with the address it uses or asks for.
+    /// A DHCP (or BOOTP) message from a client, with the address it holds.
     Dhcp {
         /// The client's hardware address (`chaddr`).
         client: MacAddr,
-        /// `ciaddr`, else the requested address (option 50), if any.
+        /// The address the client holds, when the message says: `ciaddr`, else the requested
+        /// address (option 50), of a DHCPREQUEST or DHCPINFORM, and `ciaddr` of a BOOTP
+        /// request. A DISCOVER's requested address is only a wish (the client holds no lease),
+        /// a DECLINE's and a RELEASE's are given up: `None`.
         ip: Option<Ipv4Addr>,
     },
-    /// Anything else (or a payload too short to read: the frame still counts as a sighting).
+    /// A payload the frame announces but that cannot be read (ARP that is not IPv4 over
+    /// Ethernet or is cut short, a third VLAN tag): counted malformed, yet the Ethernet source
+    /// is intact and the frame is still a sighting.
+    Unreadable(ParseError),
+    /// Anything else (or an IPv4 payload too short to read: the frame still counts).
     Other,
 }
 
@@ -67,17 +74,28 @@ pub fn parse(frame: &[u8]) -> Result<Frame, ParseError> {
     let src = r.mac().ok_or(ParseError::Truncated("Ethernet header"))?;
     let mut ethertype = r.u16_be().ok_or(ParseError::Truncated("Ethernet header"))?;
     let mut tags = 0;
+    let mut unreadable = None;
     while ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
         tags += 1;
         if tags > 2 {
-            return Err(ParseError::Invalid("more than two VLAN tags"));
+            unreadable = Some(ParseError::Invalid("more than two VLAN tags"));
+            break;
         }
-        r.skip(2).ok_or(ParseError::Truncated("VLAN tag"))?;
-        ethertype = r.u16_be().ok_or(ParseError::Truncated("VLAN tag"))?;
+        match r.skip(2).and_then(|_| r.u16_be()) {
+            Some(t) => ethertype = t,
+            None => {
+                unreadable = Some(ParseError::Truncated("VLAN tag"));
+                break;
+            }
+        }
     }
-    let payload = match ethertype {
-        ETHERTYPE_ARP => Payload::Arp(parse_arp(r.rest())?),
-        ETHERTYPE_IPV4 => parse_dhcp(r.rest()).unwrap_or(Payload::Other),
+    let payload = match (unreadable, ethertype) {
+        (Some(e), _) => Payload::Unreadable(e),
+        (None, ETHERTYPE_ARP) => match parse_arp(r.rest()) {
+            Ok(a) => Payload::Arp(a),
+            Err(e) => Payload::Unreadable(e),
+        },
+        (None, ETHERTYPE_IPV4) => parse_dhcp(r.rest()).unwrap_or(Payload::Other),
         _ => Payload::Other,
     };
     Ok(Frame {
@@ -142,28 +160,55 @@ fn parse_dhcp(ip: &[u8]) -> Option<Payload> {
     b.skip(4 + 4 + 4)?; // yiaddr, siaddr, giaddr
     let client = b.mac()?;
     b.skip(10 + 64 + 128)?; // chaddr padding, sname, file
-    let cookie = b.bytes(4)?;
-    let mut requested = None;
-    if cookie == [99, 130, 83, 99] {
-        requested = requested_address(b.rest());
-    }
-    let ip = Some(ciaddr).filter(|a| !a.is_unspecified()).or(requested);
+    let ciaddr = Some(ciaddr).filter(|a| !a.is_unspecified());
+    // Without the magic cookie (or its options), a BOOTP request.
+    let options = match b.bytes(4) {
+        Some([99, 130, 83, 99]) => dhcp_options(b.rest()),
+        _ => DhcpOptions::default(),
+    };
+    let ip = match options.message_type {
+        None => ciaddr,
+        Some(DHCPREQUEST | DHCPINFORM) => ciaddr.or(options.requested),
+        Some(_) => None,
+    };
     Some(Payload::Dhcp { client, ip })
 }
 
-/// Option 50 (requested IP address) from DHCP options.
-fn requested_address(options: &[u8]) -> Option<Ipv4Addr> {
+/// DHCP message type (option 53): a client asks for an offered or held address.
+const DHCPREQUEST: u8 = 3;
+/// DHCP message type: a client with an address configured by other means asks for options.
+const DHCPINFORM: u8 = 8;
+
+/// The DHCP options the sniffer reads.
+#[derive(Debug, Default, Clone, Copy)]
+struct DhcpOptions {
+    /// Option 53.
+    message_type: Option<u8>,
+    /// Option 50, when not 0.0.0.0.
+    requested: Option<Ipv4Addr>,
+}
+
+/// Options 53 (message type) and 50 (requested IP address), up to the end option or the
+/// first option cut short.
+fn dhcp_options(options: &[u8]) -> DhcpOptions {
+    let mut out = DhcpOptions::default();
     let mut r = Reader::new(options);
     loop {
-        match r.u8()? {
+        let Some(code) = r.u8() else { return out };
+        match code {
             0 => continue,
-            255 => return None,
+            255 => return out,
             code => {
-                let len = usize::from(r.u8()?);
-                let value = r.bytes(len)?;
-                if code == 50 && len == 4 {
-                    let b: [u8; 4] = value.try_into().ok()?;
-                    return Some(Ipv4Addr::from(b)).filter(|a| !a.is_unspecified());
+                let Some(value) = r.u8().and_then(|len| r.bytes(usize::from(len))) else {
+                    return out;
+                };
+                match (code, value) {
+                    (53, [t]) => out.message_type = Some(*t),
+                    (50, [a, b, c, d]) => {
+                        out.requested =
+                            Some(Ipv4Addr::new(*a, *b, *c, *d)).filter(|a| !a.is_unspecified());
+                    }
+                    _ => {}
                 }
             }
         }
@@ -239,9 +284,19 @@ mod tests {
                 tpa: Ipv4Addr::new(1, 2, 3, 5),
             },
         );
-        for n in 0..42 {
+        for n in 0..14 {
             assert!(parse(&f[..n]).is_err(), "prefix {n} parsed");
         }
-        assert!(parse(&f[..42]).is_ok());
+        // The Ethernet header is whole: the source stands, the ARP is unreadable.
+        for n in 14..42 {
+            let frame = parse(&f[..n]).unwrap();
+            assert_eq!(frame.src, PHONE);
+            assert_eq!(
+                frame.payload,
+                Payload::Unreadable(ParseError::Truncated("ARP packet")),
+                "prefix {n}"
+            );
+        }
+        assert!(matches!(parse(&f[..42]).unwrap().payload, Payload::Arp(_)));
     }
 }

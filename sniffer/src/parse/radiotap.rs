@@ -70,8 +70,9 @@ fn field_layout(bit: u32) -> Option<(usize, usize)> {
     })
 }
 
-/// Parse the radiotap header at the start of `data`.
-pub fn parse(data: &[u8]) -> Result<Radiotap, ParseError> {
+/// The radiotap header's length — where the 802.11 frame starts — read without walking its
+/// fields: what the pipeline needs before it knows whether the frame matters.
+pub fn header_len(data: &[u8]) -> Result<usize, ParseError> {
     let mut r = Reader::new(data);
     let version = r.u8().ok_or(ParseError::Truncated("radiotap header"))?;
     if version != 0 {
@@ -82,22 +83,39 @@ pub fn parse(data: &[u8]) -> Result<Radiotap, ParseError> {
     if len < 8 {
         return Err(ParseError::Invalid("radiotap length below 8"));
     }
+    if len > data.len() {
+        return Err(ParseError::Truncated(
+            "radiotap header shorter than its length",
+        ));
+    }
+    Ok(len)
+}
+
+/// Parse the radiotap header at the start of `data`.
+pub fn parse(data: &[u8]) -> Result<Radiotap, ParseError> {
+    let len = header_len(data)?;
     let header = data.get(..len).ok_or(ParseError::Truncated(
         "radiotap header shorter than its length",
     ))?;
 
-    let mut words = Vec::with_capacity(2);
+    // The present words, kept on the stack: parsing allocates nothing.
+    let mut words = [0u32; MAX_PRESENT_WORDS];
+    let mut count = 0;
     let mut r = Reader::new(header);
     r.skip(4).ok_or(ParseError::Truncated("radiotap header"))?;
     loop {
         let word = r
             .u32_le()
             .ok_or(ParseError::Truncated("radiotap present bitmaps"))?;
-        words.push(word);
+        let slot = words.get_mut(count).ok_or(ParseError::Invalid(
+            "radiotap present bitmap chain too long",
+        ))?;
+        *slot = word;
+        count += 1;
         if word & (1 << BIT_EXT) == 0 {
             break;
         }
-        if words.len() >= MAX_PRESENT_WORDS {
+        if count >= MAX_PRESENT_WORDS {
             return Err(ParseError::Invalid(
                 "radiotap present bitmap chain too long",
             ));
@@ -109,7 +127,7 @@ pub fn parse(data: &[u8]) -> Result<Radiotap, ParseError> {
         ..Radiotap::default()
     };
     // `r` is now at the first field; walk the namespaces in order.
-    walk_fields(&mut r, &words, &mut out);
+    walk_fields(&mut r, words.get(..count).unwrap_or(&[]), &mut out);
     Ok(out)
 }
 

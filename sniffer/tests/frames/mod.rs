@@ -14,6 +14,16 @@ pub const BROADCAST: [u8; 6] = [0xff; 6];
 
 /// Write `frames` (time in µs, bytes) as a classic pcap file of link type `dlt`.
 pub fn write_pcap(path: &Path, dlt: u32, frames: &[(u64, Vec<u8>)]) {
+    let records: Vec<_> = frames
+        .iter()
+        .map(|(at, data)| (*at, data.clone(), u32::try_from(data.len()).unwrap()))
+        .collect();
+    write_pcap_records(path, dlt, &records, &[]);
+}
+
+/// Write `records` (time in µs, the captured bytes, the frame's length on the wire) as a
+/// classic pcap file of link type `dlt`, then the raw bytes `tail` (e.g. a record cut short).
+pub fn write_pcap_records(path: &Path, dlt: u32, records: &[(u64, Vec<u8>, u32)], tail: &[u8]) {
     let mut out = Vec::new();
     out.extend(0xa1b2_c3d4u32.to_le_bytes());
     out.extend(2u16.to_le_bytes());
@@ -22,15 +32,26 @@ pub fn write_pcap(path: &Path, dlt: u32, frames: &[(u64, Vec<u8>)]) {
     out.extend(0u32.to_le_bytes());
     out.extend(65535u32.to_le_bytes());
     out.extend(dlt.to_le_bytes());
-    for (at, data) in frames {
-        out.extend(u32::try_from(at / 1_000_000).unwrap().to_le_bytes());
-        out.extend(u32::try_from(at % 1_000_000).unwrap().to_le_bytes());
-        let len = u32::try_from(data.len()).unwrap();
-        out.extend(len.to_le_bytes());
-        out.extend(len.to_le_bytes());
+    for (at, data, wire_len) in records {
+        out.extend(record_header(
+            *at,
+            u32::try_from(data.len()).unwrap(),
+            *wire_len,
+        ));
         out.extend(data);
     }
+    out.extend(tail);
     std::fs::write(path, out).unwrap();
+}
+
+/// A pcap record header: time, captured length, length on the wire.
+pub fn record_header(at: u64, caplen: u32, wire_len: u32) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend(u32::try_from(at / 1_000_000).unwrap().to_le_bytes());
+    h.extend(u32::try_from(at % 1_000_000).unwrap().to_le_bytes());
+    h.extend(caplen.to_le_bytes());
+    h.extend(wire_len.to_le_bytes());
+    h
 }
 
 fn finish_radiotap(mut h: Vec<u8>) -> Vec<u8> {
@@ -105,6 +126,22 @@ pub fn probe_request(sa: [u8; 6]) -> Vec<u8> {
     f.extend([0, 0]); // wildcard SSID
     f.extend([1, 4, 0x02, 0x04, 0x0b, 0x16]); // supported rates
     f
+}
+
+/// A management frame of subtype `fc0 >> 4` from `sa` (association request 0x00, action 0xd0…).
+pub fn management(fc0: u8, da: [u8; 6], sa: [u8; 6], bssid: [u8; 6]) -> Vec<u8> {
+    let mut f = vec![fc0, 0x00, 0x3a, 0x01];
+    f.extend(da);
+    f.extend(sa);
+    f.extend(bssid);
+    f.extend([0x30, 0x00]);
+    f.extend([0x11, 0x04, 0x0a, 0x00]); // capability, listen interval
+    f
+}
+
+/// A null frame (power-save signalling) from the station `sta` to its AP.
+pub fn null_data(ap: [u8; 6], sta: [u8; 6]) -> Vec<u8> {
+    data(0x48, 0x11, &[ap, sta, ap], &[])
 }
 
 /// A data frame with frame control `fc0 fc1` and addresses 1–3 (4 when both DS bits are set);
@@ -196,4 +233,33 @@ pub fn dhcp_request(chaddr: [u8; 6], requested: Ipv4Addr) -> Vec<u8> {
     d.extend(requested.octets());
     d.push(255);
     udp(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, 68, 67, &d)
+}
+
+/// A DHCP/BOOTP client message from `chaddr`: message type (option 53; `None` for BOOTP,
+/// which has no options at all), `ciaddr`, and the requested address (option 50).
+pub fn dhcp(
+    chaddr: [u8; 6],
+    message_type: Option<u8>,
+    ciaddr: Ipv4Addr,
+    requested: Option<Ipv4Addr>,
+) -> Vec<u8> {
+    let mut d = vec![1, 1, 6, 0];
+    d.extend([0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0]);
+    d.extend(ciaddr.octets());
+    d.extend([0; 12]); // yiaddr, siaddr, giaddr
+    d.extend(chaddr);
+    d.extend([0; 10 + 64 + 128]);
+    match message_type {
+        Some(t) => {
+            d.extend([99, 130, 83, 99]);
+            d.extend([53, 1, t]);
+            if let Some(r) = requested {
+                d.extend([50, 4]);
+                d.extend(r.octets());
+            }
+            d.push(255);
+        }
+        None => d.extend([0; 64]), // BOOTP vendor area
+    }
+    udp(ciaddr, Ipv4Addr::BROADCAST, 68, 67, &d)
 }
