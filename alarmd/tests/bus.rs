@@ -542,8 +542,12 @@ async fn an_alert_not_yet_handed_to_botd_survives_a_crash_of_alarmd() {
         bot.sent(),
         env.alarmd.log()
     );
+    // Alerts go before notices, so the notice may come just after.
     assert!(
-        bot.has("alarmd restarted after an unclean stop"),
+        eventually(WAIT, || async {
+            bot.has("alarmd restarted after an unclean stop")
+        })
+        .await,
         "{:?}",
         bot.sent()
     );

@@ -1,6 +1,9 @@
-//! The words of notices and history rows, in one place.
+//! The words of alerts, camera failures and start-up notices, in one place.
 
+use super::{PhotoProblem, ProbeFailure};
+use secura_bus::State;
 use secura_bus::types::Micros;
+use std::fmt;
 use std::time::Duration;
 
 /// `600_000_000` → `10m`.
@@ -19,4 +22,112 @@ pub fn names(list: &[String]) -> String {
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
+}
+
+/// `last_reason` of a machine that has never run before.
+pub const FIRST_START: &str = "first start";
+
+/// The caption the machine gives the alert of `event`.
+pub fn alert_caption(event: u64) -> String {
+    format!("Motion detected while armed (event {event})")
+}
+
+/// The message an alert goes out with: its caption, when it was decided, and — when no photo
+/// came — why not and where the photos are.
+pub fn alert_message(
+    caption: &str,
+    at: Micros,
+    event: u64,
+    photos: usize,
+    problems: &[PhotoProblem],
+) -> String {
+    let mut text = format!("{caption} at {}", crate::clock::wall_rfc3339(at));
+    if photos > 0 {
+        return text;
+    }
+    let before_restart = !problems.is_empty()
+        && problems
+            .iter()
+            .all(|p| matches!(p, PhotoProblem::BeforeRestart));
+    if before_restart {
+        text.push_str(&format!(
+            "\n{}: they are kept on the Pi under camd's event {event}.",
+            PhotoProblem::BeforeRestart
+        ));
+    } else {
+        let why = if problems.is_empty() {
+            "no photos".to_string()
+        } else {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        text.push_str(&format!("\nThe camera failed: {why}."));
+    }
+    text
+}
+
+/// An alert the previous run decided but never handed to botd.
+pub fn resent_alert(caption: &str, event: u64) -> String {
+    format!(
+        "{caption}\nalarmd restarted before this alert was sent; its photos are kept on the Pi \
+         under camd's event {event}."
+    )
+}
+
+/// The one notice after a crash or power cut.
+pub fn unclean_stop(state: State) -> String {
+    format!(
+        "alarmd restarted after an unclean stop (crash or power cut); the alarm stayed {state}."
+    )
+}
+
+/// `last_reason` after an unreadable state file.
+pub const UNREADABLE_REASON: &str = "the saved state was unreadable: started disabled";
+
+/// The trouble an unreadable state file raises.
+pub fn unreadable_state(why: &str) -> String {
+    format!(
+        "the saved alarm state was unreadable ({why}), so the system started disabled; /enable \
+         when ready"
+    )
+}
+
+impl fmt::Display for PhotoProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PhotoProblem::BeforeRestart => {
+                f.write_str("the photos were taken before alarmd restarted")
+            }
+            PhotoProblem::Failed(why) => f.write_str(why),
+            PhotoProblem::NoAnswer(d) => write!(f, "the camera did not answer within {d:?}"),
+        }
+    }
+}
+
+impl fmt::Display for ProbeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeFailure::Refused(why) => f.write_str(why),
+            ProbeFailure::NoAnswer(d) => write!(f, "the sniffer did not answer within {d:?}"),
+            ProbeFailure::Malformed(mac) => {
+                write!(
+                    f,
+                    "the sniffer answered for {mac:?}, which is not a MAC address"
+                )
+            }
+        }
+    }
+}
+
+/// An alert whose album botd refused, sent again as text.
+pub fn photos_refused(caption: &str, why: &str) -> String {
+    format!("{caption}\nThe photos could not be sent ({why}); they are kept on the Pi.")
+}
+
+/// The trouble a message botd refused for good raises.
+pub fn message_refused(why: &str) -> String {
+    format!("a message to the owners was refused by botd and dropped: {why}")
 }
