@@ -571,3 +571,51 @@ async fn an_alert_not_yet_handed_to_botd_survives_a_crash_of_alarmd() {
     );
     assert_eq!(after.len(), before, "{after:?}");
 }
+
+#[tokio::test]
+async fn camera_health_follows_camd_started_after_alarmd_and_restarted() {
+    let env = Env::start("", false).await;
+    let troubles = || async { env.proxy.troubles().await.unwrap_or_default() };
+    let camera_ok = || async {
+        !troubles()
+            .await
+            .iter()
+            .any(|t| t.starts_with("camera") || t.starts_with("camd"))
+    };
+    let has = |want: &'static str| {
+        let troubles = &troubles;
+        async move { troubles().await.iter().any(|t| t == want) }
+    };
+    assert!(eventually(WAIT, || has("camd is not running")).await);
+    for round in 0..2 {
+        // camd (re)starts after alarmd: "starting" at first, healthy a moment later.
+        let camera = fakes::FakeCamera::start(&env.bus).await.unwrap();
+        camera.set_broken(Some("starting")).await.unwrap();
+        assert!(
+            eventually(WAIT, || has("camera: starting")).await,
+            "round {round}: {:?}\n{}",
+            troubles().await,
+            env.alarmd.log()
+        );
+        camera.set_broken(None).await.unwrap();
+        assert!(
+            eventually(WAIT, camera_ok).await,
+            "round {round}: the trouble clears: {:?}\n{}",
+            troubles().await,
+            env.alarmd.log()
+        );
+        camera
+            .set_broken(Some("/dev/video0 vanished"))
+            .await
+            .unwrap();
+        assert!(
+            eventually(WAIT, || has("camera: /dev/video0 vanished")).await,
+            "round {round}: {:?}",
+            troubles().await
+        );
+        camera.set_broken(None).await.unwrap();
+        assert!(eventually(WAIT, camera_ok).await);
+        camera.stop().await;
+        assert!(eventually(WAIT, || has("camd is not running")).await);
+    }
+}

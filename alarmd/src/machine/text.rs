@@ -131,3 +131,37 @@ pub fn photos_refused(caption: &str, why: &str) -> String {
 pub fn message_refused(why: &str) -> String {
     format!("a message to the owners was refused by botd and dropped: {why}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alert_without_photos_says_why_and_where_they_are() {
+        let kept = alert_message("A", 0, 5, 0, &[PhotoProblem::BeforeRestart]);
+        assert!(
+            kept.ends_with(
+                "before alarmd restarted: they are kept on the Pi under camd's event 5."
+            ),
+            "{kept}"
+        );
+        let failed = alert_message(
+            "A",
+            0,
+            5,
+            0,
+            &[PhotoProblem::Failed("/dev/video0 vanished".into())],
+        );
+        assert!(
+            failed.ends_with("\nThe camera failed: /dev/video0 vanished."),
+            "{failed}"
+        );
+        // No photos and no reason is a camera failure, not "taken before a restart".
+        let none = alert_message("A", 0, 5, 0, &[]);
+        assert!(none.ends_with("\nThe camera failed: no photos."), "{none}");
+        assert_eq!(
+            alert_message("A", 0, 5, 2, &[]),
+            "A at 1970-01-01T00:00:00Z"
+        );
+    }
+}
