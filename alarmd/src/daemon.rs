@@ -90,12 +90,15 @@ pub async fn run(
         &boot,
     );
     let (history, damaged) = History::open_or_fresh(&state_dir.join("history.sqlite"), now.wall)?;
-    if let Some(why) = damaged {
+    if let Some(why) = &damaged {
         error!("{why}");
+    }
+    // The damage is news until the next start that finds the history sound.
+    if damaged.is_some() || machine.troubles.contains_key(&TroubleKey::History) {
         let out = machine.step(
             Event::Trouble {
                 key: TroubleKey::History,
-                text: Some(why),
+                text: damaged,
             },
             now,
         );

@@ -41,9 +41,16 @@ struct Env {
 
 impl Env {
     async fn start(alarm: &str, devices: bool) -> Env {
+        Env::start_with(alarm, devices, |_| {}).await
+    }
+
+    /// Start alarmd after `prepare` has had the state directory.
+    async fn start_with(alarm: &str, devices: bool, prepare: impl FnOnce(&Path)) -> Env {
         let bus = TestBus::start().unwrap();
         let cfg = write_config(bus.dir(), alarm, devices);
         let state_dir = bus.dir().join("state");
+        std::fs::create_dir_all(&state_dir).unwrap();
+        prepare(&state_dir);
         let alarmd = Daemon::spawn(
             &bus,
             "secura-alarmd",
@@ -551,7 +558,13 @@ async fn an_alert_not_yet_handed_to_botd_survives_a_crash_of_alarmd() {
         "{:?}",
         bot.sent()
     );
-    // Handed over once: a clean restart does not send it again.
+    // Handed over once: a clean restart does not send it again. (Alerts go first: wait for
+    // the notices still on their way before counting.)
+    assert!(
+        eventually(WAIT, || async { bot.has("Resolved: botd is not running") }).await,
+        "{:?}",
+        bot.sent()
+    );
     let before = bot.sent().len();
     env.alarmd.stop(WAIT).unwrap();
     env.alarmd.restart().unwrap();
@@ -618,4 +631,117 @@ async fn camera_health_follows_camd_started_after_alarmd_and_restarted() {
         camera.stop().await;
         assert!(eventually(WAIT, || has("camd is not running")).await);
     }
+}
+
+/// A sensord that reports itself unhealthy without saying why.
+struct ReasonlessSensor;
+
+#[zbus::interface(name = "org.securapicam.Sensor1")]
+impl ReasonlessSensor {
+    #[zbus(property)]
+    async fn active(&self) -> bool {
+        false
+    }
+    #[zbus(property)]
+    async fn last_motion(&self) -> u64 {
+        0
+    }
+    #[zbus(property)]
+    async fn backend(&self) -> String {
+        "gpio".into()
+    }
+    #[zbus(property)]
+    async fn healthy(&self) -> bool {
+        false
+    }
+    #[zbus(property)]
+    async fn fault(&self) -> String {
+        String::new()
+    }
+}
+
+#[tokio::test]
+async fn an_unhealthy_daemon_without_a_reason_is_never_an_empty_trouble() {
+    let env = Env::start("", false).await;
+    let _sensord = zbus::connection::Builder::address(env.bus.address())
+        .serve_at(names::SENSOR_PATH, ReasonlessSensor)
+        .name(names::SENSOR_NAME)
+        .build()
+        .await
+        .unwrap();
+    let troubles = || async { env.proxy.troubles().await.unwrap_or_default() };
+    assert!(
+        eventually(WAIT, || async {
+            troubles().await.iter().any(|t| t == "sensor: not healthy")
+        })
+        .await,
+        "{:?}\n{}",
+        troubles().await,
+        env.alarmd.log()
+    );
+    assert!(!troubles().await.iter().any(|t| t == "sensor: "));
+}
+
+#[tokio::test]
+async fn a_command_whose_state_cannot_be_saved_fails_and_changes_nothing() {
+    let mut env = Env::start("", false).await;
+    // The state file can no longer be replaced (as on a full disk): its temp file is taken.
+    // (alarmd may be between writing and renaming it right now.)
+    let tmp = env.state_dir.join("state.json.tmp");
+    assert!(eventually(WAIT, || async { std::fs::create_dir(&tmp).is_ok() }).await);
+    let out = env.call("Disable");
+    assert!(!out.status.success(), "a change that a restart would lose");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not be saved"), "{err}");
+    assert_eq!(env.state().await, "disarmed");
+    assert!(
+        eventually(WAIT, || async {
+            env.proxy
+                .troubles()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t.starts_with("cannot save the alarm state"))
+        })
+        .await
+    );
+    // What the owner was told is what a restart comes back with.
+    env.alarmd.kill_hard();
+    std::fs::remove_dir(env.state_dir.join("state.json.tmp")).unwrap();
+    env.alarmd.restart().unwrap();
+    env.bus
+        .wait_for_name(names::ALARM_NAME, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(env.state().await, "disarmed");
+    assert!(env.call("Disable").status.success());
+    assert_eq!(env.state().await, "disabled");
+}
+
+#[tokio::test]
+async fn a_damaged_history_is_moved_aside_and_alarmd_runs_with_a_trouble() {
+    let env = Env::start_with("", false, |dir| {
+        std::fs::write(dir.join("history.sqlite"), vec![0x42u8; 4096]).unwrap();
+    })
+    .await;
+    assert_eq!(env.state().await, "disarmed");
+    let troubles = env.proxy.troubles().await.unwrap();
+    assert!(
+        troubles
+            .iter()
+            .any(|t| t.starts_with("the event history was damaged")),
+        "{troubles:?}"
+    );
+    let kept = std::fs::read_dir(&env.state_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("history.sqlite.damaged-")
+        });
+    assert!(kept, "the damaged file is kept for a look");
+    assert!(env.call("Disable").status.success());
+    let history = env.proxy.history(10).await.unwrap();
+    assert!(history.iter().any(|h| h.text == "disable"), "{history:?}");
 }
