@@ -191,7 +191,7 @@ impl Machine {
                     let reason = format!(
                         "{name} arrived (sighted on {source}; ARP not required by configuration)"
                     );
-                    self.arrive(reason, now, out);
+                    self.arrive(&name, false, reason, now, out);
                 } else if self.pending.is_some() {
                     self.queued_arrivals.insert(mac, source.to_string());
                 } else {
@@ -207,12 +207,30 @@ impl Machine {
         }
     }
 
-    fn arrive(&mut self, reason: String, now: Now, out: &mut Outcome) {
+    /// `name`'s phone came home (`answered` ARP, or was only sighted): disarmed. When that
+    /// ends a verify window the photos already taken still go to the owners: evidence is never
+    /// thrown away, as the arrival may be forged.
+    fn arrive(&mut self, name: &str, answered: bool, reason: String, now: Now, out: &mut Outcome) {
+        let verifying = match self.mode {
+            Mode::Verifying { event, .. } => Some(event),
+            _ => None,
+        };
         self.presence_epoch = now.mono;
         self.pending = None;
         self.queued_arrivals.clear();
         self.transition(Mode::Disarmed, reason.clone(), SYSTEM, now, out);
         Machine::notify(out, format!("Disarmed: {reason}."));
+        if let Some(event) = verifying {
+            let caption = text::arrival_caption(name, answered, event);
+            self.unsent_alerts.push((event, caption.clone()));
+            out.actions.push(Action::Alert {
+                event,
+                caption,
+                at: now.wall,
+                photos: AlertPhotos::Captured,
+            });
+            record(out, Kind::Alert, text::ARRIVAL_RECORD.into(), SYSTEM);
+        }
     }
 
     fn start_probe(&mut self, purpose: Purpose, macs: Vec<MacAddr>, out: &mut Outcome) {
@@ -281,7 +299,8 @@ impl Machine {
                     return;
                 }
                 if let Some((name, ip)) = answered.first() {
-                    self.arrive(format!("{name} arrived (ARP answer from {ip})"), now, out);
+                    let reason = format!("{name} arrived (ARP answer from {ip})");
+                    self.arrive(&name.clone(), true, reason, now, out);
                 } else {
                     let who = pending
                         .macs
@@ -309,13 +328,7 @@ impl Machine {
                 };
                 if let Some((name, ip)) = answered.first() {
                     let reason = format!("welcome home, {name} (ARP answer from {ip})");
-                    self.arrive(reason, now, out);
-                    record(
-                        out,
-                        Kind::Alert,
-                        "motion was an owner coming home: no alert sent".into(),
-                        SYSTEM,
-                    );
+                    self.arrive(&name.clone(), true, reason, now, out);
                 } else if attempt < self.settings.probe_attempts && now.mono < until {
                     let macs = pending.macs;
                     self.start_probe(

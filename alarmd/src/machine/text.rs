@@ -69,6 +69,16 @@ pub fn alert_message(
     text
 }
 
+/// The caption of the photos of a verify window that an arrival ended.
+pub fn arrival_caption(name: &str, answered: bool, event: u64) -> String {
+    let how = if answered { "answered" } else { "was sighted" };
+    format!("{name}'s phone {how} — photos of event {event}")
+}
+
+/// The history row of an arrival that ended a verify window.
+pub const ARRIVAL_RECORD: &str =
+    "motion was an owner coming home: no alarm; the photos were sent to the owners";
+
 /// An alert the previous run decided but never handed to botd.
 pub fn resent_alert(caption: &str, event: u64) -> String {
     format!(
