@@ -109,9 +109,10 @@ pub struct Device {
     pub present: bool,
     /// Wall-clock time of the last sighting or ARP answer, 0 if never (shown, not timed).
     pub last_seen: Micros,
-    /// The same moment on the monotonic clock: the away timer runs from it.
+    /// Monotonic time of its last ARP answer: the away timer runs from it (a sighting alone
+    /// never keeps the system disarmed, as radio and LAN frames can be forged).
     #[serde(default)]
-    pub heard: Mono,
+    pub answered: Mono,
     /// Last IPv4 address it answered from.
     pub ip: String,
 }
@@ -360,7 +361,7 @@ impl Machine {
                     mac: *mac,
                     present: false,
                     last_seen: 0,
-                    heard: Mono(0),
+                    answered: Mono(0),
                     ip: String::new(),
                 })
                 .collect(),
@@ -439,7 +440,7 @@ impl Machine {
             shift(at);
         }
         for d in &mut self.devices {
-            shift(&mut d.heard);
+            shift(&mut d.answered);
         }
     }
 
@@ -464,11 +465,11 @@ impl Machine {
         }
     }
 
-    /// When everyone counts as away: `away_after` past the latest sighting (or the epoch).
+    /// When everyone counts as away: `away_after` past the latest ARP answer (or the epoch).
     fn away_ref(&self) -> Mono {
         self.devices
             .iter()
-            .map(|d| d.heard)
+            .map(|d| d.answered)
             .fold(self.presence_epoch, Mono::max)
     }
 

@@ -758,3 +758,45 @@ async fn a_damaged_history_is_moved_aside_and_alarmd_runs_with_a_trouble() {
     let history = env.proxy.history(10).await.unwrap();
     assert!(history.iter().any(|h| h.text == "disable"), "{history:?}");
 }
+
+#[tokio::test]
+async fn frames_alone_from_an_absent_phone_neither_keep_the_house_disarmed_nor_go_unreported() {
+    let env = Env::start("", true).await;
+    let fakes = Fakes::start(&env.bus).await.unwrap();
+    // A forger sends a frame from Alice's MAC every 200 ms; nothing answers ARP as her.
+    let forging = std::sync::atomic::AtomicBool::new(true);
+    let forger = async {
+        while forging.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = fakes.presence.sight(ALICE).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let check = async {
+        env.wait_state("armed").await;
+        let want = "Alice's phone is heard but does not answer — possible spoofing";
+        let raised = eventually(WAIT, || async {
+            env.proxy
+                .troubles()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t == want)
+        })
+        .await;
+        forging.store(false, std::sync::atomic::Ordering::Relaxed);
+        raised
+    };
+    let ((), raised) = tokio::join!(forger, check);
+    assert!(raised, "{:?}\n{}", fakes.bot.sent(), env.alarmd.log());
+    assert!(
+        eventually(WAIT, || async {
+            fakes
+                .bot
+                .has("Trouble: Alice's phone is heard but does not answer")
+        })
+        .await,
+        "{:?}",
+        fakes.bot.sent()
+    );
+    assert_eq!(env.state().await, "armed");
+}

@@ -180,7 +180,6 @@ impl Machine {
             return;
         };
         dev.last_seen = dev.last_seen.max(now.wall);
-        dev.heard = dev.heard.max(now.mono);
         let name = dev.name.clone();
         match self.mode {
             Mode::Disarmed | Mode::Disabled | Mode::Arming { .. } => dev.present = true,
@@ -251,7 +250,7 @@ impl Machine {
                 if a.answered {
                     d.present = true;
                     d.last_seen = d.last_seen.max(now.wall);
-                    d.heard = d.heard.max(now.mono);
+                    d.answered = d.answered.max(now.mono);
                     d.ip = a.ip.clone();
                     answered.push((d.name.clone(), a.ip.clone()));
                 } else {
@@ -289,6 +288,9 @@ impl Machine {
             }
         };
         let answered = self.apply_answers(&answers, now);
+        for a in answers.iter().filter(|a| a.answered) {
+            self.clear_trouble(TroubleKey::Unanswered(a.mac), out);
+        }
         match pending.purpose {
             Purpose::Away { attempt } => self.away_result(attempt, &answered, now, out),
             Purpose::Arrival { source } => {
@@ -319,6 +321,17 @@ impl Machine {
                         ),
                         SYSTEM,
                     );
+                    // Heard after everyone had left, yet silent to ARP: a forger, or a phone
+                    // that cannot answer. Either way the owners should know.
+                    for mac in &pending.macs {
+                        if let Some(name) = self.device_name(*mac) {
+                            self.raise_trouble(
+                                TroubleKey::Unanswered(*mac),
+                                text::heard_but_silent(&name),
+                                out,
+                            );
+                        }
+                    }
                     self.next_queued(out);
                 }
             }

@@ -222,17 +222,82 @@ fn answered_away_probe_keeps_disarmed_and_refreshes_presence_without_notice() {
 }
 
 #[test]
-fn sightings_postpone_arming() {
+fn sightings_without_an_arp_answer_do_not_postpone_the_away_probe() {
     let mut m = machine();
-    m.step(
+    // A forged frame from Alice's MAC every few seconds (it never answers ARP).
+    for k in 0..300 {
+        m.step(
+            Event::Sighting {
+                mac: ALICE,
+                source: "lan:wlan0".into(),
+            },
+            t(T0 + k * 2 * S),
+        );
+    }
+    assert!(
+        m.home(),
+        "a sighting still counts as being home while disarmed"
+    );
+    assert_eq!(m.next_deadline(), Some(Mono(T0 + 600 * S)), "not postponed");
+    let out = m.step(Event::Tick, t(T0 + 600 * S));
+    assert_eq!(probes(&out).len(), 1, "the away probe goes out on time");
+}
+
+#[test]
+fn a_device_heard_while_armed_that_does_not_answer_is_a_trouble_until_it_answers() {
+    let mut m = machine();
+    let now = auto_armed(&mut m) + 10 * S;
+    let out = m.step(
         Event::Sighting {
             mac: ALICE,
             source: "lan:wlan0".into(),
         },
-        t(T0 + 500 * S),
+        t(now),
     );
-    assert!(probes(&m.step(Event::Tick, t(T0 + 600 * S))).is_empty());
-    assert_eq!(m.next_deadline(), Some(Mono(T0 + 1100 * S)));
+    let (id, macs) = probes(&out).pop().unwrap();
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, None)),
+        },
+        t(now + S),
+    );
+    assert_eq!(m.state(), State::Armed);
+    let want = "Alice's phone is heard but does not answer — possible spoofing";
+    assert_eq!(
+        m.troubles
+            .get(&TroubleKey::Unanswered(ALICE))
+            .map(String::as_str),
+        Some(want)
+    );
+    assert!(
+        notices(&out)
+            .iter()
+            .any(|n| n.starts_with(&format!("Trouble: {want}.")))
+    );
+    // Alice comes home for real: her answer clears it.
+    let out = m.step(
+        Event::Sighting {
+            mac: ALICE,
+            source: "lan:wlan0".into(),
+        },
+        t(now + 60 * S),
+    );
+    let (id, macs) = probes(&out).pop().unwrap();
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, Some((ALICE, "192.168.1.5")))),
+        },
+        t(now + 61 * S),
+    );
+    assert_eq!(m.state(), State::Disarmed);
+    assert!(m.troubles.is_empty());
+    assert!(
+        notices(&out)
+            .iter()
+            .any(|n| n.starts_with(&format!("Resolved: {want}.")))
+    );
 }
 
 #[test]
@@ -287,7 +352,15 @@ fn sighting_without_arp_answer_does_not_disarm() {
         t(now + 2 * S),
     );
     assert_eq!(m.state(), State::Armed);
-    assert!(notices(&out).is_empty());
+    // Only the trouble that it was heard but did not answer.
+    assert_eq!(
+        notices(&out),
+        vec![
+            "Trouble: Alice's phone is heard but does not answer — possible spoofing. The \
+             system is ARMED: an intrusion may go unseen or unreported."
+                .to_string()
+        ]
+    );
     assert!(out.actions.iter().any(|a| matches!(a,
         Action::Record(Row { kind: Kind::Presence, text, .. }) if text.contains("unconfirmed sighting of Alice"))));
 }

@@ -79,6 +79,11 @@ pub fn arrival_caption(name: &str, answered: bool, event: u64) -> String {
 pub const ARRIVAL_RECORD: &str =
     "motion was an owner coming home: no alarm; the photos were sent to the owners";
 
+/// The trouble of a device sighted while armed that does not answer ARP.
+pub fn heard_but_silent(name: &str) -> String {
+    format!("{name}'s phone is heard but does not answer — possible spoofing")
+}
+
 /// An alert the previous run decided but never handed to botd.
 pub fn resent_alert(caption: &str, event: u64) -> String {
     format!(
