@@ -800,3 +800,44 @@ async fn frames_alone_from_an_absent_phone_neither_keep_the_house_disarmed_nor_g
     );
     assert_eq!(env.state().await, "armed");
 }
+
+/// A camd that holds its connection but never answers a property read.
+struct HangingCamera;
+
+#[zbus::interface(name = "org.securapicam.Camera1")]
+impl HangingCamera {
+    #[zbus(property)]
+    async fn healthy(&self) -> bool {
+        std::future::pending().await
+    }
+    #[zbus(property)]
+    async fn fault(&self) -> String {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_does_not_delay_the_news_that_it_left() {
+    let env = Env::start("", false).await;
+    let troubles = || async { env.proxy.troubles().await.unwrap_or_default() };
+    let missing = || async { troubles().await.iter().any(|t| t == "camd is not running") };
+    assert!(eventually(WAIT, missing).await);
+    let camd = zbus::connection::Builder::address(env.bus.address())
+        .serve_at(names::CAMERA_PATH, HangingCamera)
+        .name(names::CAMERA_NAME)
+        .build()
+        .await
+        .unwrap();
+    assert!(eventually(WAIT, || async { !missing().await }).await);
+    // It gives the name up but keeps the connection (and the unanswered read) open.
+    camd.release_name(names::CAMERA_NAME).await.unwrap();
+    // Health reads time out after a few seconds; without a timeout the read would wait for the
+    // bus daemon's own reply timeout (25 s and more) before the departure is seen.
+    assert!(
+        eventually(Duration::from_secs(20), missing).await,
+        "{:?}\n{}",
+        troubles().await,
+        env.alarmd.log()
+    );
+    drop(camd);
+}
