@@ -54,10 +54,10 @@ impl Core {
         tokio::pin!(shutdown);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
-        let first = std::mem::take(&mut self.first);
+        let mut first = std::mem::take(&mut self.first);
         let now = self.clock.now();
         if let Err(e) = self.save(now) {
-            self.trouble_unsaved(&e);
+            first.extend(self.trouble_unsaved(&e, now));
         }
         self.carry_out(first, now).await;
         // Whatever time passed while the daemon was down is applied at once.
@@ -130,17 +130,19 @@ impl Core {
             || self.machine.mode != before.mode
             || self.machine.unsent_alerts != before.unsent_alerts
             || self.machine.troubles != before.troubles;
+        let mut actions = out.actions;
         if worth_saving && let Err(e) = self.save(now) {
             if command && self.machine.mode != before.mode {
                 self.machine = before;
-                self.trouble_unsaved(&e);
+                let trouble = self.trouble_unsaved(&e, now);
+                self.carry_out(trouble, now).await;
                 return Err(Refusal(format!(
                     "the new state could not be saved, so nothing changed: {e}"
                 )));
             }
-            self.trouble_unsaved(&e);
+            actions.extend(self.trouble_unsaved(&e, now));
         }
-        self.carry_out(out.actions, now).await;
+        self.carry_out(actions, now).await;
         out.reply
     }
 
@@ -163,26 +165,16 @@ impl Core {
             .map_err(|e| e.to_string())
     }
 
-    /// Raise the state-file trouble through the machine (and save nothing more: it failed).
-    fn trouble_unsaved(&mut self, e: &str) {
+    /// Raise the state-file trouble through the machine (not saved: saving just failed); the
+    /// notice and record it gives.
+    fn trouble_unsaved(&mut self, e: &str, now: Now) -> Vec<Action> {
         error!(error = %e, "cannot save the state; a restart may lose the latest change");
         let key = TroubleKey::StateFile;
         if self.machine.troubles.contains_key(&key) {
-            return;
+            return Vec::new();
         }
-        let now = self.clock.now();
-        let out = self.machine.step(
-            Event::Trouble {
-                key,
-                text: Some(format!("cannot save the alarm state: {e}")),
-            },
-            now,
-        );
-        for a in out.actions {
-            if let Action::Notify(text) = a {
-                self.courier.notice(text);
-            }
-        }
+        let text = Some(format!("cannot save the alarm state: {e}"));
+        self.machine.step(Event::Trouble { key, text }, now).actions
     }
 
     /// The rows of one step, in one transaction.
