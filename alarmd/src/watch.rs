@@ -9,7 +9,7 @@
 //! cannot delay the news that another one left.
 
 use crate::inbox::Inbox;
-use crate::machine::{Event, TroubleKey};
+use crate::machine::{Event, TroubleKey, text};
 use futures_util::StreamExt;
 use secura_bus::config::MacAddr;
 use secura_bus::names::Service;
@@ -106,7 +106,7 @@ pub async fn supervise(conn: zbus::Connection, service: Service, grace: Duration
         Err(e) => return inbox.fatal(format!("cannot follow {name}: {e}")).await,
     };
     let missing = TroubleKey::Missing(service);
-    let gone = format!("{} is not running", service.short());
+    let gone = text::not_running(service);
     let mut owner = owner_of(&dbus, &bus_name).await;
     if owner.is_none() {
         // At boot the daemons start together: give them a moment before complaining.
@@ -283,8 +283,6 @@ fn health_text(
     }
     let fault = all
         .get("Fault")
-        .and_then(|f| f.downcast_ref::<String>().ok())
-        .filter(|f| !f.trim().is_empty())
-        .unwrap_or_else(|| "not healthy".into());
-    Some(Some(format!("{key}: {fault}")))
+        .and_then(|f| f.downcast_ref::<String>().ok());
+    Some(Some(text::unhealthy(key, fault.as_deref())))
 }

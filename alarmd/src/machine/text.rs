@@ -1,7 +1,8 @@
 //! The words of alerts, camera failures and start-up notices, in one place.
 
-use super::{PhotoProblem, ProbeFailure};
+use super::{PhotoProblem, ProbeFailure, TroubleKey};
 use secura_bus::State;
+use secura_bus::names::Service;
 use secura_bus::types::Micros;
 use std::fmt;
 use std::time::Duration;
@@ -82,6 +83,18 @@ pub const ARRIVAL_RECORD: &str =
 /// The trouble of a device sighted while armed that does not answer ARP.
 pub fn heard_but_silent(name: &str) -> String {
     format!("{name}'s phone is heard but does not answer — possible spoofing")
+}
+
+/// The trouble of a daemon that is not on the bus.
+pub fn not_running(service: Service) -> String {
+    format!("{} is not running", service.short())
+}
+
+/// The trouble of camd or sensord reporting itself unhealthy, with its `Fault` (never an
+/// empty reason).
+pub fn unhealthy(key: TroubleKey, fault: Option<&str>) -> String {
+    let fault = fault.map(str::trim).filter(|f| !f.is_empty());
+    format!("{key}: {}", fault.unwrap_or("not healthy"))
 }
 
 /// An alert the previous run decided but never handed to botd.
