@@ -131,16 +131,27 @@ impl Core {
             || self.machine.unsent_alerts != before.unsent_alerts
             || self.machine.troubles != before.troubles;
         let mut actions = out.actions;
-        if worth_saving && let Err(e) = self.save(now) {
-            if command && self.machine.mode != before.mode {
-                self.machine = before;
-                let trouble = self.trouble_unsaved(&e, now);
-                self.carry_out(trouble, now).await;
-                return Err(Refusal(format!(
-                    "the new state could not be saved, so nothing changed: {e}"
-                )));
+        if worth_saving {
+            match self.save(now) {
+                Err(e) if command && self.machine.mode != before.mode => {
+                    self.machine = before;
+                    let trouble = self.trouble_unsaved(&e, now);
+                    self.carry_out(trouble, now).await;
+                    return Err(Refusal(format!(
+                        "the new state could not be saved, so nothing changed: {e}"
+                    )));
+                }
+                Err(e) => actions.extend(self.trouble_unsaved(&e, now)),
+                Ok(())
+                    if self
+                        .machine
+                        .troubles
+                        .contains_key(&TroubleKey::StateUnsaved) =>
+                {
+                    actions.extend(self.saved_again(now));
+                }
+                Ok(()) => {}
             }
-            actions.extend(self.trouble_unsaved(&e, now));
         }
         self.carry_out(actions, now).await;
         out.reply
@@ -169,12 +180,22 @@ impl Core {
     /// notice and record it gives.
     fn trouble_unsaved(&mut self, e: &str, now: Now) -> Vec<Action> {
         error!(error = %e, "cannot save the state; a restart may lose the latest change");
-        let key = TroubleKey::StateFile;
+        let key = TroubleKey::StateUnsaved;
         if self.machine.troubles.contains_key(&key) {
             return Vec::new();
         }
         let text = Some(format!("cannot save the alarm state: {e}"));
         self.machine.step(Event::Trouble { key, text }, now).actions
+    }
+
+    /// A save worked after some did not: the trouble is over (and saved as over).
+    fn saved_again(&mut self, now: Now) -> Vec<Action> {
+        let key = TroubleKey::StateUnsaved;
+        let out = self.machine.step(Event::Trouble { key, text: None }, now);
+        if let Err(e) = self.save(now) {
+            error!(error = %e, "cannot save the state");
+        }
+        out.actions
     }
 
     /// The rows of one step, in one transaction.

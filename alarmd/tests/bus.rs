@@ -718,9 +718,23 @@ async fn a_command_whose_state_cannot_be_saved_fails_and_changes_nothing() {
         })
         .await
     );
+    // The disk has room again: the next change is saved and the trouble is over.
+    std::fs::remove_dir(&tmp).unwrap();
+    assert!(env.call("Arm").status.success());
+    assert!(
+        eventually(WAIT, || async {
+            !env.proxy
+                .troubles()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t.starts_with("cannot save the alarm state"))
+        })
+        .await
+    );
+    assert!(env.call("Disarm").status.success());
     // What the owner was told is what a restart comes back with.
     env.alarmd.kill_hard();
-    std::fs::remove_dir(env.state_dir.join("state.json.tmp")).unwrap();
     env.alarmd.restart().unwrap();
     env.bus
         .wait_for_name(names::ALARM_NAME, WAIT)

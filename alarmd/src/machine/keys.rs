@@ -49,8 +49,10 @@ pub enum TroubleKey {
     Sensor,
     /// The sniffer cannot probe.
     PresenceProbe,
-    /// The state file could not be read or written.
+    /// The state file could not be read at start.
     StateFile,
+    /// The state could not be saved (a full or failing disk); over at the next save.
+    StateUnsaved,
     /// The event history could not be opened or written.
     History,
     /// botd refused a message for good.
@@ -67,6 +69,7 @@ impl fmt::Display for TroubleKey {
             TroubleKey::Sensor => f.write_str("sensor"),
             TroubleKey::PresenceProbe => f.write_str("presence-probe"),
             TroubleKey::StateFile => f.write_str("state-file"),
+            TroubleKey::StateUnsaved => f.write_str("state-unsaved"),
             TroubleKey::History => f.write_str("history"),
             TroubleKey::Delivery => f.write_str("delivery"),
             TroubleKey::Unanswered(mac) => write!(f, "unanswered:{mac}"),
@@ -89,6 +92,7 @@ impl TryFrom<String> for TroubleKey {
             "sensor" => TroubleKey::Sensor,
             "presence-probe" => TroubleKey::PresenceProbe,
             "state-file" => TroubleKey::StateFile,
+            "state-unsaved" => TroubleKey::StateUnsaved,
             "history" => TroubleKey::History,
             "delivery" => TroubleKey::Delivery,
             other => match other.strip_prefix("unanswered:") {
@@ -115,6 +119,7 @@ mod tests {
             TroubleKey::Sensor,
             TroubleKey::PresenceProbe,
             TroubleKey::StateFile,
+            TroubleKey::StateUnsaved,
             TroubleKey::History,
             TroubleKey::Delivery,
             TroubleKey::Unanswered(MacAddr([0xa4, 0, 0, 0, 0, 1])),
