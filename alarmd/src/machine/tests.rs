@@ -953,3 +953,59 @@ fn deadlines_survive_a_restart_on_the_same_boot_and_are_carried_over_a_reboot() 
         }
     );
 }
+
+#[test]
+fn a_wall_clock_step_back_does_not_postpone_arming() {
+    let mut m = machine();
+    // An hour's step back on the wall clock, 100 s after start.
+    let back = Now {
+        mono: Mono(T0 + 100 * S),
+        wall: T0 - 3500 * S,
+    };
+    m.step(Event::Tick, back);
+    assert_eq!(m.next_deadline(), Some(Mono(T0 + 600 * S)));
+    let out = m.step(
+        Event::Tick,
+        Now {
+            mono: Mono(T0 + 600 * S),
+            wall: T0 - 3000 * S,
+        },
+    );
+    assert_eq!(probes(&out).len(), 1, "the away probe is on time");
+}
+
+#[test]
+fn a_state_file_from_before_monotonic_deadlines_is_carried_over() {
+    // As the previous release wrote it: wall-clock deadlines, trouble keys as strings.
+    let old = format!(
+        r#"{{"mode":{{"state":"arming","until":{until}}},
+            "devices":[{{"name":"Alice","mac":"a4:5e:60:00:00:01","present":false,
+                         "last_seen":0,"ip":""}}],
+            "last_change":{t0},"last_reason":"armed by hand","presence_epoch":{t0},
+            "absent_at_arming":[],"last_alert":null,"next_event":1,
+            "troubles":{{"camd":"camd is not running"}},"probe_retry_at":0,
+            "unsent_alerts":[],"clean_stop":true}}"#,
+        until = T0 + 30 * S,
+        t0 = T0
+    );
+    let m: Machine = serde_json::from_str(&old).unwrap();
+    assert_eq!(
+        m.troubles
+            .get(&TroubleKey::Missing(Service::Camera))
+            .map(String::as_str),
+        Some("camd is not running")
+    );
+    // Restarted 10 s later by the wall clock, 500 s after this boot began.
+    let now = Now {
+        mono: Mono(500 * S),
+        wall: T0 + 10 * S,
+    };
+    let m = m.restored(settings(), &devices(), now, BOOT);
+    assert_eq!(
+        m.mode,
+        Mode::Arming {
+            until: Mono(520 * S)
+        },
+        "20 s of exit delay left"
+    );
+}
