@@ -1,19 +1,22 @@
-//! The core task: the only owner of the [`Machine`]. It takes events and commands from one
-//! queue, steps the machine, saves it, then carries out the actions. Nothing here waits on
-//! another daemon: every bus call runs in its own task with a timeout and comes back as an
-//! event, so a stopped or missing daemon can never stall the alarm.
+//! The core task: the only owner of the [`Machine`]. It takes events and commands from the
+//! [`inbox`](crate::inbox), steps the machine, saves it, then carries out the actions.
+//! Nothing here waits on another daemon: every bus call runs in its own task with a timeout
+//! and comes back as an event, so a stopped or missing daemon can never stall the alarm.
 
+use crate::clock::{self, Clock, Now};
+use crate::courier::Courier;
 use crate::history::History;
-use crate::machine::{Action, Event, Machine, Refusal};
-use crate::peers::{Courier, Outgoing, Photos};
+use crate::inbox::{Inbox, Input, Receiver};
+use crate::machine::{
+    Action, Answer, Event, Kind, Machine, PhotoProblem, ProbeFailure, Refusal, Row, TroubleKey,
+};
 use crate::persist::StateFile;
-use crate::service::{AlarmService, View};
-use secura_bus::names;
+use crate::photos::Photos;
+use crate::service::{Publisher, View};
+use secura_bus::config::MacAddr;
 use secura_bus::proxies::{Camera1Proxy, Presence1Proxy};
-use secura_bus::types::{AlarmDevice, Command, Micros, now_micros};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 /// How long `CaptureEvent` may take (pre-trigger frames are immediate; the burst is not).
@@ -21,72 +24,49 @@ pub const CAPTURE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Extra time beyond the probe's own timeout before a probe call is given up.
 pub const PROBE_SLACK: Duration = Duration::from_secs(3);
 
-/// What reaches the core.
-#[derive(Debug)]
-pub enum Input {
-    /// Something happened.
-    Event(Event),
-    /// An owner's command; the answer goes back on `reply`.
-    Command {
-        /// What.
-        cmd: Command,
-        /// Who.
-        actor: String,
-        /// Accepted or refused.
-        reply: oneshot::Sender<Result<(), Refusal>>,
-    },
-    /// A history row that is not a machine event (snapshots).
-    Record {
-        /// Kind.
-        kind: &'static str,
-        /// Text.
-        text: String,
-        /// Who.
-        actor: String,
-    },
-    /// The bus connection is gone: exit so systemd restarts the daemon.
-    Fatal(String),
-}
-
 /// The core's parts.
 #[derive(Debug)]
 pub struct Core {
     pub(crate) machine: Machine,
+    /// What to do first (from [`Machine::start`]).
+    pub(crate) first: Vec<Action>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) boot: String,
     pub(crate) state_file: StateFile,
     pub(crate) history: Arc<Mutex<History>>,
-    pub(crate) view: Arc<RwLock<View>>,
-    pub(crate) conn: zbus::Connection,
-    pub(crate) tx: mpsc::Sender<Input>,
+    pub(crate) publisher: Publisher,
+    pub(crate) inbox: Inbox,
     pub(crate) presence: Presence1Proxy<'static>,
     pub(crate) camera: Camera1Proxy<'static>,
     pub(crate) probe_timeout: Duration,
     pub(crate) photos: Photos,
     pub(crate) courier: Courier,
-    /// The machine came from a state file (not a first start).
-    pub(crate) restored: bool,
-}
-
-fn to_instant(at: Micros) -> tokio::time::Instant {
-    let wait = Duration::from_micros(at.saturating_sub(now_micros()));
-    tokio::time::Instant::now() + wait
 }
 
 impl Core {
-    /// Serve until `shutdown` resolves or the bus is lost (then `Err`).
+    /// Serve until `shutdown` resolves or something alarmd cannot run without is lost
+    /// (then `Err`).
     pub async fn run(
         mut self,
-        mut rx: mpsc::Receiver<Input>,
+        mut rx: Receiver,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
-        self.publish().await;
-        self.after_restart();
+        let mut first = std::mem::take(&mut self.first);
+        let now = self.clock.now();
+        if let Err(e) = self.save(now) {
+            first.extend(self.trouble_unsaved(&e, now));
+        }
+        self.carry_out(first, now).await;
         // Whatever time passed while the daemon was down is applied at once.
         let _ = self.apply(Event::Tick).await;
         loop {
-            let deadline = self.machine.next_deadline().map(to_instant);
+            let deadline = self
+                .machine
+                .next_deadline()
+                .map(|at| clock::instant_at(self.clock.as_ref(), at));
             tokio::select! {
                 input = rx.recv() => match input {
                     Some(Input::Fatal(why)) => anyhow::bail!(why),
@@ -108,41 +88,14 @@ impl Core {
                     info!("stopping");
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
                     self.machine.clean_stop = true;
-                    self.save();
+                    let now = self.clock.now();
+                    if let Err(e) = self.save(now) {
+                        error!(error = %e, "cannot save the state at stop");
+                    }
                     return Ok(());
                 }
             }
         }
-    }
-
-    /// Say so when the last run did not stop cleanly, and send again the alerts it had not
-    /// handed to botd (their photos stay in camd's event directory).
-    fn after_restart(&mut self) {
-        if self.restored && !self.machine.clean_stop {
-            let text = format!(
-                "alarmd restarted after an unclean stop (crash or power cut); the alarm stayed \
-                 {}.",
-                self.machine.state()
-            );
-            warn!("{text}");
-            self.record(now_micros(), "trouble", &text, "system");
-            self.courier.send(Outgoing::Notify(text));
-        }
-        for (event, caption) in self.machine.unsent_alerts.clone() {
-            warn!(
-                event,
-                "sending an alert the previous run had not handed to botd"
-            );
-            self.courier.send_alert(
-                Outgoing::Notify(format!(
-                    "{caption}\nalarmd restarted before this alert was sent; its photos are kept \
-                     on the Pi under camd's event {event}."
-                )),
-                event,
-            );
-        }
-        self.machine.clean_stop = false;
-        self.save();
     }
 
     async fn handle(&mut self, input: Input) {
@@ -155,61 +108,117 @@ impl Core {
                 let answer = self.apply(Event::Command { cmd, actor }).await;
                 let _ = reply.send(answer);
             }
-            Input::Record { kind, text, actor } => self.record(now_micros(), kind, &text, &actor),
+            Input::Record(row) => {
+                let now = self.clock.now();
+                self.record(now, &[row]);
+            }
             Input::Fatal(_) => {}
         }
     }
 
-    /// Step the machine, save it, carry out its actions, update the properties.
+    /// Step the machine, save it, carry out its actions, update the properties. A command
+    /// whose new state cannot be saved is undone and fails: the owner must not believe a
+    /// change that a restart would lose.
     async fn apply(&mut self, event: Event) -> Result<(), Refusal> {
-        let now = now_micros();
+        let now = self.clock.now();
         debug!(?event, "event");
-        let before = self.machine.mode;
-        let unsent = self.machine.unsent_alerts.len();
+        let command = matches!(event, Event::Command { .. });
+        let before = self.machine.clone();
         let out = self.machine.step(event, now);
-        if !out.actions.is_empty()
-            || self.machine.mode != before
-            || self.machine.unsent_alerts.len() != unsent
-        {
-            self.save();
+        // Sightings alone only refresh `last_seen`: not worth an fsync each.
+        let worth_saving = !out.actions.is_empty()
+            || self.machine.mode != before.mode
+            || self.machine.unsent_alerts != before.unsent_alerts
+            || self.machine.troubles != before.troubles;
+        let mut actions = out.actions;
+        if worth_saving {
+            match self.save(now) {
+                Err(e) if command && self.machine.mode != before.mode => {
+                    self.machine = before;
+                    let trouble = self.trouble_unsaved(&e, now);
+                    self.carry_out(trouble, now).await;
+                    return Err(Refusal(format!(
+                        "the new state could not be saved, so nothing changed: {e}"
+                    )));
+                }
+                Err(e) => actions.extend(self.trouble_unsaved(&e, now)),
+                Ok(())
+                    if self
+                        .machine
+                        .troubles
+                        .contains_key(&TroubleKey::StateUnsaved) =>
+                {
+                    actions.extend(self.saved_again(now));
+                }
+                Ok(()) => {}
+            }
         }
-        for action in out.actions {
-            self.execute(action, now).await;
-        }
-        self.publish().await;
+        self.carry_out(actions, now).await;
         out.reply
     }
 
-    fn save(&mut self) {
-        if let Err(e) = self.state_file.save(&self.machine) {
-            error!(error = %e, "cannot save the state; a restart may lose the latest change");
-            let key = "state-file".to_string();
-            if !self.machine.troubles.contains_key(&key) {
-                let _ = self.tx.try_send(Input::Event(Event::Trouble {
-                    key,
-                    text: Some(format!("cannot save the alarm state: {e}")),
-                }));
-            }
+    async fn carry_out(&mut self, actions: Vec<Action>, now: Now) {
+        let mut rows = Vec::new();
+        for action in actions {
+            self.execute(action, &mut rows).await;
         }
+        self.record(now, &rows);
+        self.publisher.publish(View::of(&self.machine)).await;
     }
 
-    fn record(&self, at: Micros, kind: &str, text: &str, actor: &str) {
+    fn save(&mut self, now: Now) -> Result<(), String> {
+        self.machine.saved = Some(crate::machine::Stamp {
+            now,
+            boot: self.boot.clone(),
+        });
+        self.state_file
+            .save(&self.machine)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Raise the state-file trouble through the machine (not saved: saving just failed); the
+    /// notice and record it gives.
+    fn trouble_unsaved(&mut self, e: &str, now: Now) -> Vec<Action> {
+        error!(error = %e, "cannot save the state; a restart may lose the latest change");
+        let key = TroubleKey::StateUnsaved;
+        if self.machine.troubles.contains_key(&key) {
+            return Vec::new();
+        }
+        let text = Some(format!("cannot save the alarm state: {e}"));
+        self.machine.step(Event::Trouble { key, text }, now).actions
+    }
+
+    /// A save worked after some did not: the trouble is over (and saved as over).
+    fn saved_again(&mut self, now: Now) -> Vec<Action> {
+        let key = TroubleKey::StateUnsaved;
+        let out = self.machine.step(Event::Trouble { key, text: None }, now);
+        if let Err(e) = self.save(now) {
+            error!(error = %e, "cannot save the state");
+        }
+        out.actions
+    }
+
+    /// The rows of one step, in one transaction.
+    fn record(&self, now: Now, rows: &[Row]) {
+        if rows.is_empty() {
+            return;
+        }
         let result = match self.history.lock() {
-            Ok(mut h) => h.record(at, kind, text, actor).map_err(|e| e.to_string()),
+            Ok(mut h) => h.record_all(now.wall, rows).map_err(|e| e.to_string()),
             Err(_) => Err("history lock poisoned".into()),
         };
         if let Err(e) = result {
-            error!(error = %e, kind, text, "cannot record an event in the history");
+            error!(error = %e, rows = rows.len(), "cannot record events in the history");
         }
     }
 
-    async fn execute(&mut self, action: Action, now: Micros) {
+    async fn execute(&mut self, action: Action, rows: &mut Vec<Row>) {
         match action {
             Action::Notify(text) => {
                 info!(%text, "notice");
-                self.courier.send(Outgoing::Notify(text));
+                self.courier.notice(text);
             }
-            Action::Record { kind, text, actor } => self.record(now, kind, &text, &actor),
+            Action::Record(row) => rows.push(row),
             Action::StateChanged {
                 old,
                 new,
@@ -217,34 +226,23 @@ impl Core {
                 actor,
             } => {
                 info!(%old, %new, %reason, %actor, "state changed");
-                self.record(now, "state", &format!("{old} → {new}: {reason}"), &actor);
-                if let Ok(iface) = self
-                    .conn
-                    .object_server()
-                    .interface::<_, AlarmService>(names::ALARM_PATH)
-                    .await
-                {
-                    let emitter = iface.signal_emitter();
-                    if let Err(e) =
-                        AlarmService::state_transition(emitter, old.as_str(), new.as_str(), &reason)
-                            .await
-                    {
-                        warn!(error = %e, "cannot emit StateChanged");
-                    }
-                }
+                rows.push(Row {
+                    kind: Kind::State,
+                    text: format!("{old} → {new}: {reason}"),
+                    actor,
+                });
+                self.publisher.state_changed(old, new, &reason).await;
             }
             Action::Probe { id, macs } => {
                 let presence = self.presence.clone();
-                let tx = self.tx.clone();
+                let inbox = self.inbox.clone();
                 let timeout = self.probe_timeout;
                 tokio::spawn(async move {
                     let outcome = probe(&presence, &macs, timeout).await;
                     if let Err(e) = &outcome {
                         warn!(error = %e, "ARP probe failed");
                     }
-                    let _ = tx
-                        .send(Input::Event(Event::ProbeDone { id, outcome }))
-                        .await;
+                    inbox.event(Event::ProbeDone { id, outcome }).await;
                 });
             }
             Action::Capture { event } => {
@@ -257,8 +255,10 @@ impl Core {
                             .await
                         {
                             Ok(Ok(frames)) => Ok(frames.into_iter().map(|(fd, _)| fd).collect()),
-                            Ok(Err(e)) => Err(secura_bus::Error::from(e).message()),
-                            Err(_) => Err(format!("no answer within {CAPTURE_TIMEOUT:?}")),
+                            Ok(Err(e)) => {
+                                Err(PhotoProblem::Failed(secura_bus::Error::from(e).message()))
+                            }
+                            Err(_) => Err(PhotoProblem::NoAnswer(CAPTURE_TIMEOUT)),
                         };
                     if let Err(e) = &result {
                         warn!(event, error = %e, "capture failed");
@@ -266,116 +266,44 @@ impl Core {
                     photos.finish(event, result);
                 });
             }
-            Action::Alert { event, caption } => {
-                let photos = self.photos.clone();
-                let courier = self.courier.clone();
-                let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-                tokio::spawn(async move {
-                    let (fds, errors) = photos.wait(event, CAPTURE_TIMEOUT).await;
-                    let mut caption = format!("{caption} at {at}");
-                    if fds.is_empty() {
-                        let why = if errors.is_empty() {
-                            "no photos".to_string()
-                        } else {
-                            errors.join("; ")
-                        };
-                        if errors.iter().all(|e| e == crate::peers::NOT_IN_MEMORY) {
-                            caption.push_str(&format!(
-                                "\n{}: they are kept on the Pi under camd's event {event}.",
-                                crate::peers::NOT_IN_MEMORY
-                            ));
-                        } else {
-                            caption.push_str(&format!("\nThe camera failed: {why}."));
-                        }
-                        warn!(event, "alert without photos");
-                        courier.send_alert(Outgoing::Notify(caption), event);
-                    } else {
-                        info!(event, photos = fds.len(), "alert");
-                        courier.send_alert(Outgoing::Alert(caption, fds), event);
-                    }
-                });
+            Action::Alert {
+                event,
+                caption,
+                at,
+                photos,
+            } => {
+                info!(event, "alert decided");
+                self.courier.alert(event, caption, at, photos);
             }
-        }
-    }
-
-    /// Recompute the properties and emit `PropertiesChanged` for those that changed.
-    async fn publish(&mut self) {
-        let m = &self.machine;
-        let new = View {
-            state: m.state().as_str().to_string(),
-            home: m.home(),
-            devices: m
-                .devices
-                .iter()
-                .map(|d| AlarmDevice {
-                    name: d.name.clone(),
-                    mac: d.mac.clone(),
-                    present: d.present,
-                    last_seen: d.last_seen,
-                })
-                .collect(),
-            last_change: m.last_change,
-            last_reason: m.last_reason.clone(),
-            troubles: m.troubles.values().cloned().collect(),
-        };
-        let old = match self.view.write() {
-            Ok(mut v) => std::mem::replace(&mut *v, new.clone()),
-            Err(p) => std::mem::replace(&mut *p.into_inner(), new.clone()),
-        };
-        if old == new {
-            return;
-        }
-        let Ok(iface) = self
-            .conn
-            .object_server()
-            .interface::<_, AlarmService>(names::ALARM_PATH)
-            .await
-        else {
-            return;
-        };
-        let e = iface.signal_emitter();
-        let s = iface.get().await;
-        let r = async {
-            if old.state != new.state {
-                s.state_changed(e).await?;
-            }
-            if old.home != new.home {
-                s.home_changed(e).await?;
-            }
-            if old.devices != new.devices {
-                s.devices_changed(e).await?;
-            }
-            if old.last_change != new.last_change {
-                s.last_change_changed(e).await?;
-            }
-            if old.last_reason != new.last_reason {
-                s.last_reason_changed(e).await?;
-            }
-            if old.troubles != new.troubles {
-                s.troubles_changed(e).await?;
-            }
-            zbus::Result::Ok(())
-        }
-        .await;
-        if let Err(e) = r {
-            warn!(error = %e, "cannot emit PropertiesChanged");
         }
     }
 }
 
 async fn probe(
     presence: &Presence1Proxy<'static>,
-    macs: &[String],
+    macs: &[MacAddr],
     timeout: Duration,
-) -> Result<Vec<secura_bus::ProbeAnswer>, String> {
-    let refs: Vec<&str> = macs.iter().map(String::as_str).collect();
+) -> Result<Vec<Answer>, ProbeFailure> {
+    let spelled: Vec<String> = macs.iter().map(ToString::to_string).collect();
+    let refs: Vec<&str> = spelled.iter().map(String::as_str).collect();
     let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-    match tokio::time::timeout(timeout + PROBE_SLACK, presence.probe(&refs, ms)).await {
-        Ok(Ok(answers)) => Ok(answers),
-        Ok(Err(e)) => Err(secura_bus::Error::from(e).message()),
-        Err(_) => Err(format!(
-            "the sniffer did not answer within {:?}",
-            timeout + PROBE_SLACK
-        )),
-    }
+    let answers = match tokio::time::timeout(timeout + PROBE_SLACK, presence.probe(&refs, ms)).await
+    {
+        Ok(Ok(answers)) => answers,
+        Ok(Err(e)) => {
+            return Err(ProbeFailure::Refused(secura_bus::Error::from(e).message()));
+        }
+        Err(_) => return Err(ProbeFailure::NoAnswer(timeout + PROBE_SLACK)),
+    };
+    answers
+        .into_iter()
+        .map(|a| {
+            let mac = MacAddr::parse(&a.mac).ok_or(ProbeFailure::Malformed(a.mac))?;
+            Ok(Answer {
+                mac,
+                answered: a.answered,
+                ip: a.ip,
+            })
+        })
+        .collect()
 }

@@ -1,21 +1,23 @@
 //! Start-up: restore the machine, open the history, connect to the bus, serve `Alarm1`,
 //! start the listeners, own the name, tell systemd we are ready, then run the core.
 
-use crate::core::{Core, Input};
+use crate::clock::{Clock, SystemClock};
+use crate::core::Core;
+use crate::courier::Courier;
 use crate::history::History;
-use crate::machine::{Machine, Mode, Settings};
-use crate::peers::{Courier, Photos};
+use crate::inbox::Inbox;
+use crate::machine::{Event, Machine, Saved, Settings, TroubleKey};
 use crate::persist::{PersistError, StateFile};
-use crate::service::{AlarmService, View};
+use crate::photos::Photos;
+use crate::service::{AlarmService, Publisher, View};
 use crate::watch;
 use anyhow::Context;
-use secura_bus::config::{AlarmConfig, Document, PresenceConfig};
-use secura_bus::names;
+use secura_bus::config::{AlarmConfig, Document, MacAddr, PresenceConfig};
+use secura_bus::names::Service;
 use secura_bus::proxies::{Bot1Proxy, Camera1Proxy, Presence1Proxy, Sensor1Proxy};
-use secura_bus::types::now_micros;
+use secura_bus::types::Micros;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 use zbus::proxy::CacheProperties;
 
@@ -35,35 +37,22 @@ pub fn effective(doc: &Config) -> Result<String, toml::ser::Error> {
     })
 }
 
-fn restore(
-    file: &StateFile,
-    settings: Settings,
-    devices: &[(String, String)],
-) -> anyhow::Result<(Machine, bool)> {
-    let now = now_micros();
-    match file.load() {
+/// What the state file holds; only a file that exists but cannot be read at all stops the
+/// start (a damaged one is moved aside by [`StateFile::load`]).
+fn saved(file: &StateFile, stamp: Micros) -> anyhow::Result<Saved> {
+    match file.load(stamp) {
         Ok(Some(m)) => {
-            let m = m.restored(settings, devices, now);
             info!(state = %m.state(), reason = %m.last_reason, "state restored");
-            Ok((m, true))
+            Ok(Saved::Found(Box::new(m)))
         }
         Ok(None) => {
             info!(path = %file.path().display(), "no saved state: starting disarmed");
-            Ok((Machine::new(settings, devices, now), false))
+            Ok(Saved::Nothing)
         }
         Err(e @ PersistError::Corrupt { .. }) => {
             // Never guess: a lost `disabled` must not turn into an armed system.
             error!(error = %e, "starting DISABLED");
-            let mut m = Machine::new(settings, devices, now);
-            m.mode = Mode::Disabled;
-            m.last_reason = "the saved state was unreadable: started disabled".into();
-            m.troubles.insert(
-                "state-file".into(),
-                "the saved alarm state was unreadable, so the system started disabled; \
-                 /enable when ready"
-                    .into(),
-            );
-            Ok((m, false))
+            Ok(Saved::Unreadable(e.to_string()))
         }
         Err(e) => Err(e.into()),
     }
@@ -80,20 +69,42 @@ pub async fn run(
     for w in doc.presence.warnings() {
         warn!("{w}");
     }
-    let devices: Vec<(String, String)> = doc
+    let devices: Vec<(String, MacAddr)> = doc
         .presence
         .devices
         .iter()
-        .map(|d| (d.name.clone(), d.mac.to_string()))
+        .map(|d| (d.name.clone(), d.mac))
         .collect();
     if devices.is_empty() {
         warn!("no [[presence.devices]] configured: automatic arming is off; arm by hand");
     }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let boot = clock.boot();
+    let now = clock.now();
     let state_file = StateFile::new(state_dir);
-    let (machine, restored) = restore(&state_file, Settings::from(&doc.alarm), &devices)?;
-    let history = Arc::new(Mutex::new(History::open(
-        &state_dir.join("history.sqlite"),
-    )?));
+    let (mut machine, mut first) = Machine::start(
+        saved(&state_file, now.wall)?,
+        Settings::from(&doc.alarm),
+        &devices,
+        now,
+        &boot,
+    );
+    let (history, damaged) = History::open_or_fresh(&state_dir.join("history.sqlite"), now.wall)?;
+    if let Some(why) = &damaged {
+        error!("{why}");
+    }
+    // The damage is news until the next start that finds the history sound.
+    if damaged.is_some() || machine.troubles.contains_key(&TroubleKey::History) {
+        let out = machine.step(
+            Event::Trouble {
+                key: TroubleKey::History,
+                text: damaged,
+            },
+            now,
+        );
+        first.extend(out.actions);
+    }
+    let history = Arc::new(Mutex::new(history));
 
     let conn = zbus::connection::Builder::system()
         .build()
@@ -116,60 +127,64 @@ pub async fn run(
         .build()
         .await?;
 
-    let (tx, rx) = mpsc::channel(256);
+    let (inbox, rx) = Inbox::new();
     let view = Arc::new(RwLock::new(View::default()));
     let service = AlarmService {
-        tx: tx.clone(),
+        tx: inbox.clone(),
         view: view.clone(),
         history: history.clone(),
         camera: camera.clone(),
     };
+    let path = Service::Alarm.path();
     conn.object_server()
-        .at(names::ALARM_PATH, service)
+        .at(path, service)
         .await
         .context("serving the Alarm1 object")?;
+    let iface = conn
+        .object_server()
+        .interface::<_, AlarmService>(path)
+        .await
+        .context("finding the served Alarm1 object")?;
 
-    tokio::spawn(watch::motion(sensor, tx.clone()));
-    tokio::spawn(watch::sightings(presence.clone(), tx.clone()));
+    tokio::spawn(watch::motion(sensor, inbox.clone()));
+    tokio::spawn(watch::sightings(presence.clone(), inbox.clone()));
     let grace = doc.alarm.startup_grace.get();
-    for (name, key) in watch::PEERS {
-        tokio::spawn(watch::supervise(conn.clone(), name, key, grace, tx.clone()));
+    for service in watch::PEERS {
+        tokio::spawn(watch::supervise(
+            conn.clone(),
+            service,
+            grace,
+            inbox.clone(),
+        ));
     }
-    tokio::spawn(watch::health_changes(conn.clone(), "camd", tx.clone()));
-    tokio::spawn(watch::health_changes(conn.clone(), "sensord", tx.clone()));
 
+    let photos = Photos::default();
     let core = Core {
         machine,
+        first,
+        clock,
+        boot,
         state_file,
         history,
-        view,
-        conn: conn.clone(),
-        tx: tx.clone(),
+        publisher: Publisher::new(iface, view),
+        inbox: inbox.clone(),
         presence,
         camera,
         probe_timeout: doc.presence.probe_timeout.get(),
-        photos: Photos::default(),
-        courier: Courier::start(bot, {
-            let tx = tx.clone();
-            move |event| {
-                let _ = tx.try_send(Input::Event(crate::machine::Event::AlertHanded { event }));
-            }
-        }),
-        restored,
+        photos: photos.clone(),
+        courier: Courier::start(bot, photos, inbox.clone()),
     };
 
-    conn.request_name(names::ALARM_NAME)
-        .await
-        .with_context(|| {
-            format!(
-                "owning {}: is another secura-alarmd running, or does the D-Bus policy not let \
-             this user own it?",
-                names::ALARM_NAME
-            )
-        })?;
-    info!(name = names::ALARM_NAME, "ready");
+    let name = Service::Alarm.bus_name();
+    conn.request_name(name).await.with_context(|| {
+        format!(
+            "owning {name}: is another secura-alarmd running, or does the D-Bus policy not let \
+             this user own it?"
+        )
+    })?;
+    info!(name, "ready");
     secura_kit::systemd::notify_ready();
     let result = core.run(rx, shutdown).await;
-    drop(tx);
+    drop(inbox);
     result
 }

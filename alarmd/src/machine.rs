@@ -1,21 +1,29 @@
 //! The alarm state machine (DESIGN §5): pure, with time passed in.
 //!
-//! [`Machine::step`] applies one [`Event`] at time `now` and returns the [`Action`]s the
-//! runtime must carry out (notices, probes, captures, alerts, history records). It reads no
-//! clock and does no I/O, so every row of the transition table is a unit test. Everything in
-//! [`Machine`] except the in-flight probe is persisted after each step, so a restart resumes
-//! exactly where it stopped.
+//! [`Machine::step`] applies one [`Event`] at [`Now`] and returns the [`Action`]s the runtime
+//! must carry out (notices, probes, captures, alerts, history records); [`Machine::start`]
+//! does the same for start-up. It reads no clock and does no I/O, so every row of the
+//! transition table is a unit test. Deadlines are kept on the monotonic clock ([`Mono`]);
+//! wall-clock times are only recorded. Everything in [`Machine`] except the in-flight probe
+//! is persisted after each step, so a restart resumes exactly where it stopped.
 
-use secura_bus::types::{Command, Micros, ProbeAnswer};
+use crate::clock::{Mono, Now};
+use secura_bus::config::MacAddr;
+use secura_bus::types::{Command, Micros};
 use secura_bus::{State, config::AlarmConfig, config::DisarmRequires};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+mod keys;
+mod start;
 mod step;
+pub use keys::{Kind, TroubleKey};
+pub use start::Saved;
 pub use step::Outcome;
 #[cfg(test)]
 mod tests;
-mod text;
+pub mod text;
 
 /// After a failed probe (sniffer missing or broken), wait this long before the next one.
 pub const PROBE_RETRY: Micros = 30_000_000;
@@ -61,7 +69,7 @@ pub enum Mode {
     /// Exit delay after a manual arm.
     Arming {
         /// When the system becomes armed.
-        until: Micros,
+        until: Mono,
     },
     /// Armed; `manual` arms are left only by `Disarm()`.
     Armed {
@@ -71,7 +79,7 @@ pub enum Mode {
     /// Motion while armed automatically: waiting for a phone to answer.
     Verifying {
         /// When the alert goes out.
-        until: Micros,
+        until: Mono,
         /// The event the photos belong to.
         event: u64,
     },
@@ -95,12 +103,16 @@ impl Mode {
 pub struct Device {
     /// Owner-given name.
     pub name: String,
-    /// Lower-case colon form.
-    pub mac: String,
+    /// Its address (lower-case on the bus and in the state file).
+    pub mac: MacAddr,
     /// Taken to be at home.
     pub present: bool,
-    /// Last sighting or ARP answer, 0 if never.
+    /// Wall-clock time of the last sighting or ARP answer, 0 if never (shown, not timed).
     pub last_seen: Micros,
+    /// Monotonic time of its last ARP answer: the away timer runs from it (a sighting alone
+    /// never keeps the system disarmed, as radio and LAN frames can be forged).
+    #[serde(default)]
+    pub answered: Mono,
     /// Last IPv4 address it answered from.
     pub ip: String,
 }
@@ -133,7 +145,41 @@ pub struct Pending {
     /// Why.
     pub purpose: Purpose,
     /// Whom.
-    pub macs: Vec<String>,
+    pub macs: Vec<MacAddr>,
+}
+
+/// One device's part of a probe's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// Who was asked.
+    pub mac: MacAddr,
+    /// Whether an ARP reply came from it.
+    pub answered: bool,
+    /// The address it answered from (empty when it did not).
+    pub ip: String,
+}
+
+/// Why a probe has no answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeFailure {
+    /// The sniffer answered with an error.
+    Refused(String),
+    /// The sniffer did not answer in time.
+    NoAnswer(Duration),
+    /// It answered for an address that is not a MAC.
+    Malformed(String),
+}
+
+/// Why an event has fewer photos than it should.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhotoProblem {
+    /// The photos were taken by the previous run of alarmd: camd keeps them, alarmd never
+    /// had them in memory.
+    BeforeRestart,
+    /// camd refused or failed the capture.
+    Failed(String),
+    /// camd did not answer in time.
+    NoAnswer(Duration),
 }
 
 /// Everything that happens to the machine.
@@ -151,16 +197,16 @@ pub enum Event {
     /// `Presence1.Sighting`.
     Sighting {
         /// The device.
-        mac: String,
+        mac: MacAddr,
         /// `lan:wlan0`, `monitor:mon0`, `sim`.
         source: String,
     },
-    /// The answer to [`Action::Probe`]; `Err` when the sniffer could not be asked.
+    /// The answer to [`Action::Probe`].
     ProbeDone {
         /// The probe's id.
         id: u64,
         /// Per-MAC answers, or why there are none.
-        outcome: Result<Vec<ProbeAnswer>, String>,
+        outcome: Result<Vec<Answer>, ProbeFailure>,
     },
     /// `Sensor1.Motion`.
     Motion,
@@ -171,11 +217,32 @@ pub enum Event {
     },
     /// A trouble under `key` was raised (`Some(text)`) or cleared (`None`).
     Trouble {
-        /// One per source: `camd`, `sniffer`, `camera`…
-        key: String,
+        /// One per source.
+        key: TroubleKey,
         /// What is wrong, or `None` when it is over.
         text: Option<String>,
     },
+}
+
+/// Whether an alert's photos are still to come from this run's captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertPhotos {
+    /// Wait for the event's captures, then send them as an album.
+    Captured,
+    /// Decided by the previous run and never handed to botd: send as text, saying where
+    /// the photos are kept.
+    KeptOnPi,
+}
+
+/// A history row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// What kind of event.
+    pub kind: Kind,
+    /// What happened.
+    pub text: String,
+    /// Who.
+    pub actor: String,
 }
 
 /// What the runtime must do after a step.
@@ -188,29 +255,26 @@ pub enum Action {
         /// Correlates the answer.
         id: u64,
         /// Whom to probe.
-        macs: Vec<String>,
+        macs: Vec<MacAddr>,
     },
     /// `Camera1.CaptureEvent(event)`.
     Capture {
         /// The event the photos belong to.
         event: u64,
     },
-    /// `Bot1.Alert(caption, photos of event)` once that event's capture is done.
+    /// `Bot1.Alert(caption, photos of event)`, in order with the notices.
     Alert {
         /// The event.
         event: u64,
-        /// Its caption.
+        /// Its caption, before the time and any camera trouble are added.
         caption: String,
+        /// Wall-clock time of the decision, shown in the caption.
+        at: Micros,
+        /// Where the photos are.
+        photos: AlertPhotos,
     },
     /// An event-history row.
-    Record {
-        /// `command`, `presence`, `motion`, `alert`, `trouble`.
-        kind: &'static str,
-        /// What happened.
-        text: String,
-        /// Who.
-        actor: String,
-    },
+    Record(Row),
     /// `State` changed: emit `StateChanged`, record it.
     StateChanged {
         /// Before.
@@ -228,6 +292,16 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
 
+/// When and on which boot the machine was last saved, so a restart can tell how far its
+/// monotonic deadlines are still valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Both clocks at the save.
+    pub now: Now,
+    /// The kernel's boot id then.
+    pub boot: String,
+}
+
 /// The machine's whole state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
@@ -235,22 +309,22 @@ pub struct Machine {
     pub mode: Mode,
     /// The owners' phones, in configuration order.
     pub devices: Vec<Device>,
-    /// When `mode`'s state last changed.
+    /// Wall-clock time `mode`'s state last changed.
     pub last_change: Micros,
     /// Why.
     pub last_reason: String,
     /// The away timer never starts before this (start-up, disarm).
-    pub presence_epoch: Micros,
+    pub presence_epoch: Mono,
     /// Devices absent when the system armed: their answer during verify means "welcome home".
-    pub absent_at_arming: Vec<String>,
+    pub absent_at_arming: Vec<MacAddr>,
     /// Time and event of the last alert (for `alert_cooldown`).
-    pub last_alert: Option<(Micros, u64)>,
+    pub last_alert: Option<(Mono, u64)>,
     /// The next event id.
     pub next_event: u64,
     /// What is wrong, by source.
-    pub troubles: BTreeMap<String, String>,
+    pub troubles: BTreeMap<TroubleKey, String>,
     /// No away probe before this (after a failed probe).
-    pub probe_retry_at: Micros,
+    pub probe_retry_at: Mono,
     /// Alerts decided but not yet accepted by botd's durable outbox, as (event, caption):
     /// a crash or power cut in between must not lose them.
     #[serde(default)]
@@ -258,12 +332,16 @@ pub struct Machine {
     /// Set only by a clean stop, so the next start can tell a crash or power cut.
     #[serde(default)]
     pub clean_stop: bool,
+    /// The clocks at the last save; absent in files written before deadlines were monotonic
+    /// (their times are wall-clock).
+    #[serde(default)]
+    pub saved: Option<Stamp>,
     /// The probe in flight (not persisted: after a restart the rules ask again).
     #[serde(skip)]
     pub pending: Option<Pending>,
     /// Devices sighted while a probe was in flight, with where.
     #[serde(skip)]
-    pub queued_arrivals: BTreeMap<String, String>,
+    pub queued_arrivals: BTreeMap<MacAddr, String>,
     #[serde(skip)]
     next_probe: u64,
     /// From the configuration, not persisted.
@@ -273,29 +351,31 @@ pub struct Machine {
 
 impl Machine {
     /// A fresh machine: disarmed, with `devices` (name, mac) never seen.
-    pub fn new(settings: Settings, devices: &[(String, String)], now: Micros) -> Machine {
+    pub fn new(settings: Settings, devices: &[(String, MacAddr)], now: Now) -> Machine {
         Machine {
             mode: Mode::Disarmed,
             devices: devices
                 .iter()
                 .map(|(name, mac)| Device {
                     name: name.clone(),
-                    mac: mac.to_ascii_lowercase(),
+                    mac: *mac,
                     present: false,
                     last_seen: 0,
+                    answered: Mono(0),
                     ip: String::new(),
                 })
                 .collect(),
-            last_change: now,
-            last_reason: "first start".into(),
-            presence_epoch: now,
+            last_change: now.wall,
+            last_reason: text::FIRST_START.into(),
+            presence_epoch: now.mono,
             absent_at_arming: Vec::new(),
             last_alert: None,
             next_event: 1,
             troubles: BTreeMap::new(),
-            probe_retry_at: 0,
+            probe_retry_at: Mono(0),
             unsent_alerts: Vec::new(),
             clean_stop: false,
+            saved: None,
             pending: None,
             queued_arrivals: BTreeMap::new(),
             next_probe: 1,
@@ -304,13 +384,16 @@ impl Machine {
     }
 
     /// A machine restored from disk, with the device list replaced by the configured one
-    /// (what is known of devices still configured is kept) and the away timer restarted.
+    /// (what is known of devices still configured is kept), its deadlines carried over to
+    /// this boot's monotonic clock, and the away timer restarted.
     pub fn restored(
         mut self,
         settings: Settings,
-        devices: &[(String, String)],
-        now: Micros,
+        devices: &[(String, MacAddr)],
+        now: Now,
+        boot: &str,
     ) -> Machine {
+        self.rebase(now, boot);
         let old = std::mem::take(&mut self.devices);
         let fresh = Machine::new(settings.clone(), devices, now);
         self.settings = settings;
@@ -329,9 +412,36 @@ impl Machine {
             .retain(|m| self.devices.iter().any(|d| &d.mac == m));
         // After a restart nobody knows who is home: sightings get `away_after` to arrive before
         // an away probe (which at boot would also race the sniffer's start).
-        self.presence_epoch = self.presence_epoch.max(now);
+        self.presence_epoch = self.presence_epoch.max(now.mono);
         self.next_probe = 1;
         self
+    }
+
+    /// Monotonic readings are only comparable within one boot. Saved on this boot: nothing
+    /// to do. Saved on an earlier boot, the wall clock is the only measure of the time in
+    /// between; written before monotonic deadlines, the saved times are wall-clock.
+    fn rebase(&mut self, now: Now, boot: &str) {
+        let delta: i128 = match &self.saved {
+            Some(s) if s.boot == boot => return,
+            Some(s) => {
+                let down = i128::from(now.wall) - i128::from(s.now.wall);
+                i128::from(now.mono.0) - i128::from(s.now.mono.0) - down.max(0)
+            }
+            None => i128::from(now.mono.0) - i128::from(now.wall),
+        };
+        let shift = |m: &mut Mono| *m = m.shifted(delta);
+        match &mut self.mode {
+            Mode::Arming { until } | Mode::Verifying { until, .. } => shift(until),
+            _ => {}
+        }
+        shift(&mut self.presence_epoch);
+        shift(&mut self.probe_retry_at);
+        if let Some((at, _)) = &mut self.last_alert {
+            shift(at);
+        }
+        for d in &mut self.devices {
+            shift(&mut d.answered);
+        }
     }
 
     /// The bus `State`.
@@ -345,7 +455,7 @@ impl Machine {
     }
 
     /// When the machine next needs a [`Event::Tick`], if ever.
-    pub fn next_deadline(&self) -> Option<Micros> {
+    pub fn next_deadline(&self) -> Option<Mono> {
         match self.mode {
             Mode::Arming { until } | Mode::Verifying { until, .. } => Some(until),
             Mode::Disarmed if self.pending.is_none() && !self.devices.is_empty() => {
@@ -355,15 +465,15 @@ impl Machine {
         }
     }
 
-    /// When everyone counts as away: `away_after` past the latest sighting (or the epoch).
-    fn away_ref(&self) -> Micros {
+    /// When everyone counts as away: `away_after` past the latest ARP answer (or the epoch).
+    fn away_ref(&self) -> Mono {
         self.devices
             .iter()
-            .map(|d| d.last_seen)
-            .fold(self.presence_epoch, Micros::max)
+            .map(|d| d.answered)
+            .fold(self.presence_epoch, Mono::max)
     }
 
-    fn away_at(&self) -> Micros {
-        self.away_ref().saturating_add(self.settings.away_after)
+    fn away_at(&self) -> Mono {
+        self.away_ref().after(self.settings.away_after)
     }
 }

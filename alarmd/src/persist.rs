@@ -3,6 +3,7 @@
 //! torn one.
 
 use crate::machine::Machine;
+use secura_bus::types::Micros;
 use std::path::{Path, PathBuf};
 
 /// Errors reading or writing the state file.
@@ -56,8 +57,8 @@ impl StateFile {
     }
 
     /// The saved machine, `Ok(None)` when there is none yet. A corrupt file is moved aside
-    /// (never silently overwritten) and reported.
-    pub fn load(&self) -> Result<Option<Machine>, PersistError> {
+    /// (never silently overwritten, named with the wall-clock `stamp`) and reported.
+    pub fn load(&self, stamp: Micros) -> Result<Option<Machine>, PersistError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -71,9 +72,7 @@ impl StateFile {
         match serde_json::from_str(&text) {
             Ok(m) => Ok(Some(m)),
             Err(source) => {
-                let kept = self
-                    .path
-                    .with_extension(format!("json.corrupt-{}", secura_bus::types::now_micros()));
+                let kept = self.path.with_extension(format!("json.corrupt-{stamp}"));
                 let _ = std::fs::rename(&self.path, &kept);
                 Err(PersistError::Corrupt {
                     path: self.path.clone(),
@@ -98,21 +97,26 @@ impl StateFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{Mono, Now};
     use crate::machine::{Event, Settings};
+    use secura_bus::config::MacAddr;
     use secura_bus::types::Command;
 
     fn m() -> Machine {
         Machine::new(
             Settings::default(),
-            &[("A".into(), "a4:00:00:00:00:01".into())],
-            1,
+            &[("A".into(), MacAddr([0xa4, 0, 0, 0, 0, 1]))],
+            Now {
+                mono: Mono(1),
+                wall: 1,
+            },
         )
     }
 
     #[test]
     fn missing_file_is_no_state() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(StateFile::new(dir.path()).load().unwrap().is_none());
+        assert!(StateFile::new(dir.path()).load(1).unwrap().is_none());
     }
 
     #[test]
@@ -125,10 +129,13 @@ mod tests {
                 cmd: Command::Disable,
                 actor: "uid:0".into(),
             },
-            5,
+            Now {
+                mono: Mono(5),
+                wall: 5,
+            },
         );
         f.save(&machine).unwrap();
-        assert_eq!(f.load().unwrap().unwrap().mode, machine.mode);
+        assert_eq!(f.load(1).unwrap().unwrap().mode, machine.mode);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
     }
@@ -138,7 +145,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = StateFile::new(dir.path());
         std::fs::write(f.path(), b"{\"mode\": tru").unwrap();
-        let err = f.load().unwrap_err();
+        let err = f.load(1).unwrap_err();
         assert!(matches!(err, PersistError::Corrupt { .. }), "{err}");
         assert!(!f.path().exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

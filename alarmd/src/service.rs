@@ -1,17 +1,20 @@
 //! `org.securapicam.Alarm1`: thin methods that find out who is calling, hand the command to
-//! the core and return its answer; properties read from a [`View`] the core keeps current.
+//! the core and return its answer; properties read from a [`View`] that the core replaces
+//! through the [`Publisher`] after every step, which also emits the signals.
 
-use crate::core::Input;
 use crate::history::History;
-use crate::machine::Refusal;
+use crate::inbox::{Inbox, Input};
+use crate::machine::{Kind, Machine, Refusal, Row};
 use secura_bus::Error;
+use secura_bus::State;
 use secura_bus::proxies::Camera1Proxy;
 use secura_bus::types::{AlarmDevice, Command, HistoryEntry};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+use tracing::warn;
 use zbus::message::Header;
-use zbus::object_server::SignalEmitter;
+use zbus::object_server::{InterfaceRef, SignalEmitter};
 use zbus::{Connection, interface};
 
 /// How long `Snapshot()` waits for camd.
@@ -34,10 +37,33 @@ pub struct View {
     pub troubles: Vec<String>,
 }
 
+impl View {
+    /// What `m` shows on the bus.
+    pub fn of(m: &Machine) -> View {
+        View {
+            state: m.state().as_str().to_string(),
+            home: m.home(),
+            devices: m
+                .devices
+                .iter()
+                .map(|d| AlarmDevice {
+                    name: d.name.clone(),
+                    mac: d.mac.to_string(),
+                    present: d.present,
+                    last_seen: d.last_seen,
+                })
+                .collect(),
+            last_change: m.last_change,
+            last_reason: m.last_reason.clone(),
+            troubles: m.troubles.values().cloned().collect(),
+        }
+    }
+}
+
 /// The served object.
 #[derive(Debug)]
 pub struct AlarmService {
-    pub(crate) tx: mpsc::Sender<Input>,
+    pub(crate) tx: Inbox,
     pub(crate) view: Arc<RwLock<View>>,
     pub(crate) history: Arc<Mutex<History>>,
     pub(crate) camera: Camera1Proxy<'static>,
@@ -74,10 +100,9 @@ fn valid_actor(actor: &str) -> bool {
 impl AlarmService {
     async fn command(&self, cmd: Command, actor: String) -> Result<(), Error> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Input::Command { cmd, actor, reply })
-            .await
-            .map_err(|_| Error::NotAvailable("alarmd is shutting down".into()))?;
+        if !self.tx.send(Input::Command { cmd, actor, reply }).await {
+            return Err(Error::NotAvailable("alarmd is shutting down".into()));
+        }
         match answer.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(Refusal(why))) => Err(Error::NotAvailable(why)),
@@ -177,13 +202,12 @@ impl AlarmService {
                 )
             }
         };
-        let _ = self
-            .tx
-            .send(Input::Record {
-                kind: "command",
+        self.tx
+            .send(Input::Record(Row {
+                kind: Kind::Command,
                 text,
                 actor,
-            })
+            }))
             .await;
         answer
     }
@@ -242,6 +266,76 @@ impl AlarmService {
         new: &str,
         reason: &str,
     ) -> zbus::Result<()>;
+}
+
+/// The core's handle on the served object: replaces the [`View`] and emits what changed.
+#[derive(Clone)]
+pub struct Publisher {
+    iface: InterfaceRef<AlarmService>,
+    view: Arc<RwLock<View>>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("view", &self.view)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// For the object `iface`, whose properties read `view`.
+    pub fn new(iface: InterfaceRef<AlarmService>, view: Arc<RwLock<View>>) -> Publisher {
+        Publisher { iface, view }
+    }
+
+    /// Show `new`; emit `PropertiesChanged` for what differs from before.
+    pub async fn publish(&self, new: View) {
+        let old = match self.view.write() {
+            Ok(mut v) => std::mem::replace(&mut *v, new.clone()),
+            Err(p) => std::mem::replace(&mut *p.into_inner(), new.clone()),
+        };
+        if old == new {
+            return;
+        }
+        let e = self.iface.signal_emitter();
+        let s = self.iface.get().await;
+        let r = async {
+            if old.state != new.state {
+                s.state_changed(e).await?;
+            }
+            if old.home != new.home {
+                s.home_changed(e).await?;
+            }
+            if old.devices != new.devices {
+                s.devices_changed(e).await?;
+            }
+            if old.last_change != new.last_change {
+                s.last_change_changed(e).await?;
+            }
+            if old.last_reason != new.last_reason {
+                s.last_reason_changed(e).await?;
+            }
+            if old.troubles != new.troubles {
+                s.troubles_changed(e).await?;
+            }
+            zbus::Result::Ok(())
+        }
+        .await;
+        if let Err(e) = r {
+            warn!(error = %e, "cannot emit PropertiesChanged");
+        }
+    }
+
+    /// Emit `StateChanged(old, new, reason)`.
+    pub async fn state_changed(&self, old: State, new: State, reason: &str) {
+        let emitter = self.iface.signal_emitter();
+        if let Err(e) =
+            AlarmService::state_transition(emitter, old.as_str(), new.as_str(), reason).await
+        {
+            warn!(error = %e, "cannot emit StateChanged");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,98 +1,99 @@
 //! What alarmd listens to: `Sensor1.Motion` and `Presence1.Sighting` through proxy signal
 //! streams (which follow the current owner of the name, so nobody else's signal counts), the
-//! comings and goings of the other daemons, and the health their properties report.
+//! comings and goings of the other daemons, and the health camd and sensord report.
+//!
+//! Health follows each daemon's current owner: when camd or sensord (re)appears on the bus its
+//! `PropertiesChanged` is followed from that connection, and `Healthy` and `Fault` are read
+//! together in one `GetAll`, so a change between two reads cannot give a fault without its
+//! reason. Every read has a timeout: a daemon that holds its connection but never answers
+//! cannot delay the news that another one left.
 
-use crate::core::Input;
-use crate::machine::Event;
+use crate::inbox::Inbox;
+use crate::machine::{Event, TroubleKey, text};
 use futures_util::StreamExt;
-use secura_bus::names;
-use secura_bus::proxies::{Camera1Proxy, Presence1Proxy, Sensor1Proxy};
+use secura_bus::config::MacAddr;
+use secura_bus::names::Service;
+use secura_bus::proxies::{Presence1Proxy, Sensor1Proxy};
+use std::collections::HashMap;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-use zbus::fdo::DBusProxy;
-use zbus::names::BusName;
+use zbus::fdo::{DBusProxy, PropertiesProxy};
+use zbus::names::{BusName, InterfaceName, OwnedUniqueName};
 
-/// The daemons alarmd depends on: (bus name, trouble key, what to call it).
-pub const PEERS: [(&str, &str); 4] = [
-    (names::PRESENCE_NAME, "sniffer"),
-    (names::SENSOR_NAME, "sensord"),
-    (names::CAMERA_NAME, "camd"),
-    (names::BOT_NAME, "botd"),
+/// The daemons alarmd depends on.
+pub const PEERS: [Service; 4] = [
+    Service::Presence,
+    Service::Sensor,
+    Service::Camera,
+    Service::Bot,
 ];
 
-fn event(tx: &mpsc::Sender<Input>, e: Event) {
-    if tx.try_send(Input::Event(e)).is_err() {
-        warn!("the core's queue is full; an event was dropped");
-    }
-}
+/// How long a health or owner read may take.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Forward motion from sensord.
-pub async fn motion(sensor: Sensor1Proxy<'static>, tx: mpsc::Sender<Input>) {
+pub async fn motion(sensor: Sensor1Proxy<'static>, inbox: Inbox) {
     let mut stream = match sensor.receive_motion().await {
         Ok(s) => s,
-        Err(e) => {
-            let _ = tx
-                .send(Input::Fatal(format!("cannot listen for motion: {e}")))
-                .await;
-            return;
-        }
+        Err(e) => return inbox.fatal(format!("cannot listen for motion: {e}")).await,
     };
     while let Some(sig) = stream.next().await {
         let at = sig.args().map(|a| a.at).unwrap_or(0);
         info!(at, "motion");
-        event(&tx, Event::Motion);
+        if !inbox.event(Event::Motion).await {
+            return;
+        }
     }
-    let _ = tx
-        .send(Input::Fatal("the motion signal stream ended".into()))
-        .await;
+    inbox.fatal("the motion signal stream ended".into()).await;
 }
 
 /// Forward sightings from the sniffer.
-pub async fn sightings(presence: Presence1Proxy<'static>, tx: mpsc::Sender<Input>) {
+pub async fn sightings(presence: Presence1Proxy<'static>, inbox: Inbox) {
     let mut stream = match presence.receive_sighting().await {
         Ok(s) => s,
         Err(e) => {
-            let _ = tx
-                .send(Input::Fatal(format!("cannot listen for sightings: {e}")))
+            return inbox
+                .fatal(format!("cannot listen for sightings: {e}"))
                 .await;
-            return;
         }
     };
     while let Some(sig) = stream.next().await {
         match sig.args() {
-            Ok(a) => {
-                debug!(mac = a.mac, source = a.source, "sighting");
-                event(
-                    &tx,
-                    Event::Sighting {
-                        mac: a.mac.to_string(),
+            Ok(a) => match MacAddr::parse(a.mac) {
+                Some(mac) => {
+                    debug!(%mac, source = a.source, "sighting");
+                    inbox.offer(Event::Sighting {
+                        mac,
                         source: a.source.to_string(),
-                    },
-                );
-            }
+                    });
+                }
+                None => warn!(mac = a.mac, "Sighting of a malformed MAC address ignored"),
+            },
             Err(e) => warn!(error = %e, "malformed Sighting signal ignored"),
         }
     }
-    let _ = tx
-        .send(Input::Fatal("the sighting signal stream ended".into()))
-        .await;
+    inbox.fatal("the sighting signal stream ended".into()).await;
 }
 
-/// Raise a trouble while `name` has no owner (after `grace` at start-up), clear it when it
-/// returns; for camd and sensord also follow their `Healthy`/`Fault`.
-pub async fn supervise(
-    conn: zbus::Connection,
-    name: &'static str,
-    key: &'static str,
-    grace: Duration,
-    tx: mpsc::Sender<Input>,
-) {
+/// The trouble camd's or sensord's own health is reported under.
+fn health_key(service: Service) -> Option<TroubleKey> {
+    match service {
+        Service::Camera => Some(TroubleKey::Camera),
+        Service::Sensor => Some(TroubleKey::Sensor),
+        _ => None,
+    }
+}
+
+fn trouble(key: TroubleKey, text: Option<String>) -> Event {
+    Event::Trouble { key, text }
+}
+
+/// Raise a trouble while `service` has no owner (after `grace` at start-up), clear it when
+/// it returns; for camd and sensord also follow `Healthy`/`Fault` of the current owner.
+pub async fn supervise(conn: zbus::Connection, service: Service, grace: Duration, inbox: Inbox) {
+    let name = service.bus_name();
     let Ok(dbus) = DBusProxy::new(&conn).await else {
-        let _ = tx
-            .send(Input::Fatal("cannot talk to the bus daemon".into()))
-            .await;
-        return;
+        return inbox.fatal("cannot talk to the bus daemon".into()).await;
     };
     let Ok(bus_name) = BusName::try_from(name) else {
         return;
@@ -102,29 +103,22 @@ pub async fn supervise(
         .await
     {
         Ok(s) => s,
-        Err(e) => {
-            let _ = tx
-                .send(Input::Fatal(format!("cannot follow {name}: {e}")))
-                .await;
-            return;
-        }
+        Err(e) => return inbox.fatal(format!("cannot follow {name}: {e}")).await,
     };
-    let missing = format!("{key} is not running");
-    let present = dbus.name_has_owner(bus_name.clone()).await.unwrap_or(false);
-    if present {
-        health(&conn, key, &tx).await;
-    } else {
+    let missing = TroubleKey::Missing(service);
+    let gone = text::not_running(service);
+    let mut owner = owner_of(&dbus, &bus_name).await;
+    if owner.is_none() {
         // At boot the daemons start together: give them a moment before complaining.
         let sleep = tokio::time::sleep(grace);
         tokio::pin!(sleep);
-        let mut appeared = false;
         loop {
             tokio::select! {
                 () = &mut sleep => break,
                 c = changes.next() => match c {
                     Some(c) => {
-                        if c.args().map(|a| a.new_owner.is_some()).unwrap_or(false) {
-                            appeared = true;
+                        if let Ok(a) = c.args() && let Some(new) = a.new_owner.as_ref() {
+                            owner = Some(new.to_owned().into());
                             break;
                         }
                     }
@@ -132,128 +126,163 @@ pub async fn supervise(
                 },
             }
         }
-        if appeared {
-            health(&conn, key, &tx).await;
-        } else if !dbus.name_has_owner(bus_name).await.unwrap_or(false) {
-            event(
-                &tx,
-                Event::Trouble {
-                    key: key.into(),
-                    text: Some(missing.clone()),
-                },
-            );
-        } else {
-            health(&conn, key, &tx).await;
+        if owner.is_none() {
+            owner = owner_of(&dbus, &bus_name).await;
+        }
+        if owner.is_none() {
+            inbox.event(trouble(missing, Some(gone.clone()))).await;
         }
     }
-    while let Some(c) = changes.next().await {
-        let Ok(args) = c.args() else { continue };
-        if args.new_owner.is_some() {
-            info!(daemon = key, "back on the bus");
-            event(
-                &tx,
-                Event::Trouble {
-                    key: key.into(),
-                    text: None,
-                },
-            );
-            health(&conn, key, &tx).await;
-        } else {
-            warn!(daemon = key, "left the bus");
-            event(
-                &tx,
-                Event::Trouble {
-                    key: key.into(),
-                    text: Some(missing.clone()),
-                },
-            );
+    loop {
+        let mut health = match (owner.as_ref(), health_key(service)) {
+            (Some(unique), Some(key)) => Health::follow(&conn, service, unique, key, &inbox).await,
+            _ => None,
+        };
+        tokio::select! {
+            c = changes.next() => {
+                let Some(c) = c else { break };
+                let Ok(args) = c.args() else { continue };
+                match args.new_owner.as_ref() {
+                    Some(new) => {
+                        info!(daemon = service.short(), "back on the bus");
+                        owner = Some(new.to_owned().into());
+                        inbox.event(trouble(missing, None)).await;
+                    }
+                    None => {
+                        warn!(daemon = service.short(), "left the bus");
+                        owner = None;
+                        inbox.event(trouble(missing, Some(gone.clone()))).await;
+                    }
+                }
+            }
+            () = async {
+                match health.as_mut() {
+                    Some(h) => h.run(&inbox).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                // The owner's signal stream ended: follow it again.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
-    let _ = tx.send(Input::Fatal(format!("lost track of {name}"))).await;
+    inbox.fatal(format!("lost track of {name}")).await;
 }
 
-/// Read the `Healthy`/`Fault` of camd or sensord into a trouble (`camera`/`sensor`).
-async fn health(conn: &zbus::Connection, key: &str, tx: &mpsc::Sender<Input>) {
-    let (healthy, fault, trouble) = match key {
-        "camd" => {
-            let Ok(p) = uncached_camera(conn).await else {
-                return;
-            };
-            (p.healthy().await, p.fault().await, "camera")
+async fn owner_of(dbus: &DBusProxy<'_>, name: &BusName<'_>) -> Option<OwnedUniqueName> {
+    match tokio::time::timeout(READ_TIMEOUT, dbus.get_name_owner(name.clone())).await {
+        Ok(Ok(unique)) => Some(unique),
+        Ok(Err(_)) => None,
+        Err(_) => {
+            warn!(%name, "the bus daemon did not say who owns the name in time");
+            None
         }
-        "sensord" => {
-            let Ok(p) = uncached_sensor(conn).await else {
-                return;
-            };
-            (p.healthy().await, p.fault().await, "sensor")
+    }
+}
+
+/// The health of one owner of camd's or sensord's name.
+struct Health {
+    props: PropertiesProxy<'static>,
+    changes: zbus::fdo::PropertiesChangedStream,
+    service: Service,
+    key: TroubleKey,
+}
+
+impl Health {
+    /// Follow `unique`'s `PropertiesChanged` and report its health as it is now.
+    async fn follow(
+        conn: &zbus::Connection,
+        service: Service,
+        unique: &OwnedUniqueName,
+        key: TroubleKey,
+        inbox: &Inbox,
+    ) -> Option<Health> {
+        let built = async {
+            let props = PropertiesProxy::builder(conn)
+                .destination(unique.clone())
+                .path(service.path())
+                .cache_properties(zbus::proxy::CacheProperties::No)
+                .build()
+                .await?;
+            let changes = props.receive_properties_changed().await?;
+            zbus::Result::Ok((props, changes))
+        };
+        let (props, changes) = match tokio::time::timeout(READ_TIMEOUT, built).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                warn!(error = %e, daemon = service.short(), "cannot follow health changes");
+                return None;
+            }
+            Err(_) => {
+                warn!(
+                    daemon = service.short(),
+                    "following health changes timed out"
+                );
+                return None;
+            }
+        };
+        let h = Health {
+            props,
+            changes,
+            service,
+            key,
+        };
+        h.report(inbox).await;
+        Some(h)
+    }
+
+    /// Report every change of `Healthy` or `Fault` until the stream ends.
+    async fn run(&mut self, inbox: &Inbox) {
+        while let Some(sig) = self.changes.next().await {
+            let relevant = sig.args().is_ok_and(|a| {
+                a.interface_name.as_str() == self.service.interface()
+                    && (a.changed_properties().contains_key("Healthy")
+                        || a.changed_properties().contains_key("Fault")
+                        || a.invalidated_properties().contains(&"Healthy"))
+            });
+            if relevant {
+                self.report(inbox).await;
+            }
         }
-        _ => return,
-    };
-    let text = match (healthy, fault) {
-        (Ok(true), _) => None,
-        (Ok(false), Ok(f)) => Some(format!("{trouble}: {f}")),
-        (Ok(false), Err(_)) => Some(format!("{trouble}: not healthy")),
-        (Err(e), _) => {
-            debug!(error = %e, "cannot read health");
+    }
+
+    /// Read `Healthy` and `Fault` in one call into the trouble.
+    async fn report(&self, inbox: &Inbox) {
+        let Ok(iface) = InterfaceName::try_from(self.service.interface()) else {
             return;
-        }
-    };
-    event(
-        tx,
-        Event::Trouble {
-            key: trouble.into(),
-            text,
-        },
-    );
-}
-
-async fn uncached_camera(conn: &zbus::Connection) -> zbus::Result<Camera1Proxy<'static>> {
-    Camera1Proxy::builder(conn)
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .await
-}
-
-async fn uncached_sensor(conn: &zbus::Connection) -> zbus::Result<Sensor1Proxy<'static>> {
-    Sensor1Proxy::builder(conn)
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .await
-}
-
-/// Follow `Healthy`/`Fault` changes of camd (`camera`) or sensord (`sensor`).
-pub async fn health_changes(conn: zbus::Connection, key: &'static str, tx: mpsc::Sender<Input>) {
-    let (name, path) = if key == "camd" {
-        (names::CAMERA_NAME, names::CAMERA_PATH)
-    } else {
-        (names::SENSOR_NAME, names::SENSOR_PATH)
-    };
-    let built = zbus::fdo::PropertiesProxy::builder(&conn)
-        .destination(name)
-        .path(path)
-        .build()
-        .await;
-    let stream = match built {
-        Ok(p) => p.receive_properties_changed().await,
-        Err(e) => Err(e),
-    };
-    let mut stream = match stream {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, daemon = key, "cannot follow health changes");
+        };
+        let all = match tokio::time::timeout(READ_TIMEOUT, self.props.get_all(iface)).await {
+            Ok(Ok(all)) => all,
+            Ok(Err(e)) => {
+                debug!(error = %e, daemon = self.service.short(), "cannot read health");
+                return;
+            }
+            Err(_) => {
+                warn!(
+                    daemon = self.service.short(),
+                    "no answer reading health within {READ_TIMEOUT:?}"
+                );
+                return;
+            }
+        };
+        let Some(text) = health_text(self.key, &all) else {
             return;
-        }
-    };
-    while let Some(sig) = stream.next().await {
-        let relevant = sig
-            .args()
-            .map(|a| {
-                a.changed_properties().contains_key("Healthy")
-                    || a.changed_properties().contains_key("Fault")
-            })
-            .unwrap_or(false);
-        if relevant {
-            health(&conn, key, &tx).await;
-        }
+        };
+        inbox.event(trouble(self.key, text)).await;
     }
+}
+
+/// `None` when the answer has no `Healthy`; `Some(None)` when healthy; else the trouble text.
+fn health_text(
+    key: TroubleKey,
+    all: &HashMap<String, zbus::wire::OwnedVariant>,
+) -> Option<Option<String>> {
+    let healthy = all.get("Healthy")?.downcast_ref::<bool>().ok()?;
+    if healthy {
+        return Some(None);
+    }
+    let fault = all
+        .get("Fault")
+        .and_then(|f| f.downcast_ref::<String>().ok());
+    Some(Some(text::unhealthy(key, fault.as_deref())))
 }

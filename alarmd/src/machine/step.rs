@@ -1,12 +1,25 @@
 //! [`Machine::step`]: one event in, new state and actions out.
 
-use super::text::{dur, names};
-use super::{Action, Event, Machine, Mode, Pending, Purpose, Refusal};
+use super::text::{self, dur, names};
+use super::{
+    Action, AlertPhotos, Answer, Event, Kind, Machine, Mode, Pending, ProbeFailure, Purpose,
+    Refusal, Row, TroubleKey,
+};
+use crate::clock::Now;
 use secura_bus::State;
-use secura_bus::config::DisarmRequires;
-use secura_bus::types::{Command, Micros, ProbeAnswer};
+use secura_bus::config::{DisarmRequires, MacAddr};
+use secura_bus::types::Command;
 
-const SYSTEM: &str = "system";
+/// The actor of what the machine does by itself.
+pub(super) const SYSTEM: &str = "system";
+
+fn record(out: &mut Outcome, kind: Kind, text: String, actor: &str) {
+    out.actions.push(Action::Record(Row {
+        kind,
+        text,
+        actor: actor.to_string(),
+    }));
+}
 
 /// What a step produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,7 +32,7 @@ pub struct Outcome {
 
 impl Machine {
     /// Apply `event` at `now`.
-    pub fn step(&mut self, event: Event, now: Micros) -> Outcome {
+    pub fn step(&mut self, event: Event, now: Now) -> Outcome {
         let mut out = Outcome {
             actions: Vec::new(),
             reply: Ok(()),
@@ -27,7 +40,7 @@ impl Machine {
         match event {
             Event::Command { cmd, actor } => out.reply = self.command(cmd, &actor, now, &mut out),
             Event::Tick => {}
-            Event::Sighting { mac, source } => self.sighting(&mac, &source, now, &mut out),
+            Event::Sighting { mac, source } => self.sighting(mac, &source, now, &mut out),
             Event::ProbeDone { id, outcome } => self.probe_done(id, outcome, now, &mut out),
             Event::Motion => self.motion(now, &mut out),
             Event::Trouble { key, text } => self.trouble(key, text, &mut out),
@@ -37,19 +50,22 @@ impl Machine {
         out
     }
 
-    fn transition(
-        &mut self,
-        to: Mode,
-        reason: String,
-        actor: &str,
-        now: Micros,
-        out: &mut Outcome,
-    ) {
+    /// Raise a trouble outside a step (start-up); the notice and record it gives.
+    pub(super) fn raise(&mut self, key: TroubleKey, text: String) -> Vec<Action> {
+        let mut out = Outcome {
+            actions: Vec::new(),
+            reply: Ok(()),
+        };
+        self.raise_trouble(key, text, &mut out);
+        out.actions
+    }
+
+    fn transition(&mut self, to: Mode, reason: String, actor: &str, now: Now, out: &mut Outcome) {
         let old = self.mode.state();
         self.mode = to;
         let new = to.state();
         if old != new {
-            self.last_change = now;
+            self.last_change = now.wall;
             self.last_reason = reason.clone();
             out.actions.push(Action::StateChanged {
                 old,
@@ -68,7 +84,7 @@ impl Machine {
         &mut self,
         cmd: Command,
         actor: &str,
-        now: Micros,
+        now: Now,
         out: &mut Outcome,
     ) -> Result<(), Refusal> {
         let state = self.mode.state();
@@ -81,7 +97,7 @@ impl Machine {
             (Command::Arm | Command::Disarm, Mode::Disabled) => return refuse(cmd.as_str()),
             (Command::Arm, Mode::Disarmed) => {
                 self.pending = None;
-                let until = now.saturating_add(self.settings.exit_delay);
+                let until = now.mono.after(self.settings.exit_delay);
                 let reason = format!(
                     "armed by hand by {actor}; exit delay {}",
                     dur(self.settings.exit_delay)
@@ -106,7 +122,7 @@ impl Machine {
                 Command::Disarm,
                 Mode::Arming { .. } | Mode::Armed { .. } | Mode::Verifying { .. },
             ) => {
-                self.presence_epoch = now;
+                self.presence_epoch = now.mono;
                 self.pending = None;
                 self.transition(
                     Mode::Disarmed,
@@ -148,27 +164,22 @@ impl Machine {
         } else {
             cmd.as_str().to_string()
         };
-        out.actions.push(Action::Record {
-            kind: "command",
-            text: effect,
-            actor: actor.to_string(),
-        });
+        record(out, Kind::Command, effect, actor);
         Ok(())
     }
 
-    fn device_name(&self, mac: &str) -> Option<String> {
+    fn device_name(&self, mac: MacAddr) -> Option<String> {
         self.devices
             .iter()
             .find(|d| d.mac == mac)
             .map(|d| d.name.clone())
     }
 
-    fn sighting(&mut self, mac: &str, source: &str, now: Micros, out: &mut Outcome) {
-        let mac = mac.to_ascii_lowercase();
+    fn sighting(&mut self, mac: MacAddr, source: &str, now: Now, out: &mut Outcome) {
         let Some(dev) = self.devices.iter_mut().find(|d| d.mac == mac) else {
             return;
         };
-        dev.last_seen = dev.last_seen.max(now);
+        dev.last_seen = dev.last_seen.max(now.wall);
         let name = dev.name.clone();
         match self.mode {
             Mode::Disarmed | Mode::Disabled | Mode::Arming { .. } => dev.present = true,
@@ -179,7 +190,7 @@ impl Machine {
                     let reason = format!(
                         "{name} arrived (sighted on {source}; ARP not required by configuration)"
                     );
-                    self.arrive(reason, now, out);
+                    self.arrive(&name, false, reason, now, out);
                 } else if self.pending.is_some() {
                     self.queued_arrivals.insert(mac, source.to_string());
                 } else {
@@ -195,15 +206,33 @@ impl Machine {
         }
     }
 
-    fn arrive(&mut self, reason: String, now: Micros, out: &mut Outcome) {
-        self.presence_epoch = now;
+    /// `name`'s phone came home (`answered` ARP, or was only sighted): disarmed. When that
+    /// ends a verify window the photos already taken still go to the owners: evidence is never
+    /// thrown away, as the arrival may be forged.
+    fn arrive(&mut self, name: &str, answered: bool, reason: String, now: Now, out: &mut Outcome) {
+        let verifying = match self.mode {
+            Mode::Verifying { event, .. } => Some(event),
+            _ => None,
+        };
+        self.presence_epoch = now.mono;
         self.pending = None;
         self.queued_arrivals.clear();
         self.transition(Mode::Disarmed, reason.clone(), SYSTEM, now, out);
         Machine::notify(out, format!("Disarmed: {reason}."));
+        if let Some(event) = verifying {
+            let caption = text::arrival_caption(name, answered, event);
+            self.unsent_alerts.push((event, caption.clone()));
+            out.actions.push(Action::Alert {
+                event,
+                caption,
+                at: now.wall,
+                photos: AlertPhotos::Captured,
+            });
+            record(out, Kind::Alert, text::ARRIVAL_RECORD.into(), SYSTEM);
+        }
     }
 
-    fn start_probe(&mut self, purpose: Purpose, macs: Vec<String>, out: &mut Outcome) {
+    fn start_probe(&mut self, purpose: Purpose, macs: Vec<MacAddr>, out: &mut Outcome) {
         let id = self.next_probe;
         self.next_probe += 1;
         out.actions.push(Action::Probe {
@@ -214,14 +243,14 @@ impl Machine {
     }
 
     /// Apply answers to the device list; the names of those that answered, with their IPs.
-    fn apply_answers(&mut self, answers: &[ProbeAnswer], now: Micros) -> Vec<(String, String)> {
+    fn apply_answers(&mut self, answers: &[Answer], now: Now) -> Vec<(String, String)> {
         let mut answered = Vec::new();
         for a in answers {
-            let mac = a.mac.to_ascii_lowercase();
-            if let Some(d) = self.devices.iter_mut().find(|d| d.mac == mac) {
+            if let Some(d) = self.devices.iter_mut().find(|d| d.mac == a.mac) {
                 if a.answered {
                     d.present = true;
-                    d.last_seen = d.last_seen.max(now);
+                    d.last_seen = d.last_seen.max(now.wall);
+                    d.answered = d.answered.max(now.mono);
                     d.ip = a.ip.clone();
                     answered.push((d.name.clone(), a.ip.clone()));
                 } else {
@@ -235,8 +264,8 @@ impl Machine {
     fn probe_done(
         &mut self,
         id: u64,
-        outcome: Result<Vec<ProbeAnswer>, String>,
-        now: Micros,
+        outcome: Result<Vec<Answer>, ProbeFailure>,
+        now: Now,
         out: &mut Outcome,
     ) {
         let Some(pending) = self.pending.take_if(|p| p.id == id) else {
@@ -244,21 +273,24 @@ impl Machine {
         };
         let answers = match outcome {
             Ok(a) => {
-                self.clear_trouble("presence-probe", out);
+                self.clear_trouble(TroubleKey::PresenceProbe, out);
                 a
             }
             Err(e) => {
                 self.raise_trouble(
-                    "presence-probe",
+                    TroubleKey::PresenceProbe,
                     format!("cannot probe the phones: {e}"),
                     out,
                 );
-                self.probe_retry_at = now.saturating_add(super::PROBE_RETRY);
+                self.probe_retry_at = now.mono.after(super::PROBE_RETRY);
                 self.next_queued(out);
                 return;
             }
         };
         let answered = self.apply_answers(&answers, now);
+        for a in answers.iter().filter(|a| a.answered) {
+            self.clear_trouble(TroubleKey::Unanswered(a.mac), out);
+        }
         match pending.purpose {
             Purpose::Away { attempt } => self.away_result(attempt, &answered, now, out),
             Purpose::Arrival { source } => {
@@ -269,24 +301,37 @@ impl Machine {
                     return;
                 }
                 if let Some((name, ip)) = answered.first() {
-                    self.arrive(format!("{name} arrived (ARP answer from {ip})"), now, out);
+                    let reason = format!("{name} arrived (ARP answer from {ip})");
+                    self.arrive(&name.clone(), true, reason, now, out);
                 } else {
                     let who = pending
                         .macs
                         .iter()
-                        .map(|m| match self.device_name(m) {
+                        .map(|m| match self.device_name(*m) {
                             Some(n) => format!("{n} ({m})"),
-                            None => m.clone(),
+                            None => m.to_string(),
                         })
                         .collect::<Vec<_>>();
-                    out.actions.push(Action::Record {
-                        kind: "presence",
-                        text: format!(
+                    record(
+                        out,
+                        Kind::Presence,
+                        format!(
                             "unconfirmed sighting of {} on {source}: no ARP answer, staying armed",
                             names(&who)
                         ),
-                        actor: SYSTEM.into(),
-                    });
+                        SYSTEM,
+                    );
+                    // Heard after everyone had left, yet silent to ARP: a forger, or a phone
+                    // that cannot answer. Either way the owners should know.
+                    for mac in &pending.macs {
+                        if let Some(name) = self.device_name(*mac) {
+                            self.raise_trouble(
+                                TroubleKey::Unanswered(*mac),
+                                text::heard_but_silent(&name),
+                                out,
+                            );
+                        }
+                    }
                     self.next_queued(out);
                 }
             }
@@ -296,13 +341,8 @@ impl Machine {
                 };
                 if let Some((name, ip)) = answered.first() {
                     let reason = format!("welcome home, {name} (ARP answer from {ip})");
-                    self.arrive(reason, now, out);
-                    out.actions.push(Action::Record {
-                        kind: "alert",
-                        text: "motion was an owner coming home: no alert sent".into(),
-                        actor: SYSTEM.into(),
-                    });
-                } else if attempt < self.settings.probe_attempts && now < until {
+                    self.arrive(&name.clone(), true, reason, now, out);
+                } else if attempt < self.settings.probe_attempts && now.mono < until {
                     let macs = pending.macs;
                     self.start_probe(
                         Purpose::Verify {
@@ -320,7 +360,7 @@ impl Machine {
         &mut self,
         attempt: u32,
         answered: &[(String, String)],
-        now: Micros,
+        now: Now,
         out: &mut Outcome,
     ) {
         if self.mode != Mode::Disarmed {
@@ -330,7 +370,7 @@ impl Machine {
             return; // someone is home: presence refreshed, no notice
         }
         if attempt < self.settings.probe_attempts {
-            let macs = self.devices.iter().map(|d| d.mac.clone()).collect();
+            let macs = self.devices.iter().map(|d| d.mac).collect();
             self.start_probe(
                 Purpose::Away {
                     attempt: attempt + 1,
@@ -343,9 +383,9 @@ impl Machine {
         let n = self.settings.probe_attempts;
         let reason = format!(
             "nobody seen for {}, {n}/{n} ARP probes unanswered",
-            dur(now.saturating_sub(self.away_ref()))
+            dur(now.mono.since(self.away_ref()))
         );
-        self.absent_at_arming = self.devices.iter().map(|d| d.mac.clone()).collect();
+        self.absent_at_arming = self.devices.iter().map(|d| d.mac).collect();
         self.transition(
             Mode::Armed { manual: false },
             reason.clone(),
@@ -373,32 +413,34 @@ impl Machine {
         self.start_probe(Purpose::Arrival { source }, macs, out);
     }
 
-    fn motion(&mut self, now: Micros, out: &mut Outcome) {
+    fn motion(&mut self, now: Now, out: &mut Outcome) {
         match self.mode {
             Mode::Armed { manual } => {
                 if let Some((at, event)) = self.last_alert
-                    && now.saturating_sub(at) < self.settings.alert_cooldown
+                    && now.mono.since(at) < self.settings.alert_cooldown
                 {
                     out.actions.push(Action::Capture { event });
-                    out.actions.push(Action::Record {
-                        kind: "motion",
-                        text: format!("more motion: photos added to event {event}"),
-                        actor: "sensor".into(),
-                    });
+                    record(
+                        out,
+                        Kind::Motion,
+                        format!("more motion: photos added to event {event}"),
+                        "sensor",
+                    );
                     return;
                 }
                 let event = self.next_event;
                 self.next_event += 1;
                 out.actions.push(Action::Capture { event });
-                out.actions.push(Action::Record {
-                    kind: "motion",
-                    text: format!("motion while armed: event {event}"),
-                    actor: "sensor".into(),
-                });
+                record(
+                    out,
+                    Kind::Motion,
+                    format!("motion while armed: event {event}"),
+                    "sensor",
+                );
                 if manual {
                     self.alert(event, now, out);
                 } else {
-                    let until = now.saturating_add(self.settings.verify);
+                    let until = now.mono.after(self.settings.verify);
                     let reason = format!(
                         "motion (event {event}); waiting {} for a returning phone",
                         dur(self.settings.verify)
@@ -417,69 +459,67 @@ impl Machine {
         }
     }
 
-    fn alert(&mut self, event: u64, now: Micros, out: &mut Outcome) {
-        self.last_alert = Some((now, event));
-        let caption = format!("Motion detected while armed (event {event})");
+    fn alert(&mut self, event: u64, now: Now, out: &mut Outcome) {
+        self.last_alert = Some((now.mono, event));
+        let caption = text::alert_caption(event);
         self.unsent_alerts.push((event, caption.clone()));
-        out.actions.push(Action::Alert { event, caption });
-        out.actions.push(Action::Record {
-            kind: "alert",
-            text: format!("alert sent for event {event}"),
-            actor: SYSTEM.into(),
+        out.actions.push(Action::Alert {
+            event,
+            caption,
+            at: now.wall,
+            photos: AlertPhotos::Captured,
         });
+        record(
+            out,
+            Kind::Alert,
+            format!("alert sent for event {event}"),
+            SYSTEM,
+        );
     }
 
-    fn raise_trouble(&mut self, key: &str, text: String, out: &mut Outcome) {
-        if self.troubles.get(key) == Some(&text) {
+    fn raise_trouble(&mut self, key: TroubleKey, text: String, out: &mut Outcome) {
+        if self.troubles.get(&key) == Some(&text) {
             return;
         }
-        self.troubles.insert(key.to_string(), text.clone());
+        self.troubles.insert(key, text.clone());
         let loud = if matches!(self.mode.state(), State::Armed | State::Verifying) {
             " The system is ARMED: an intrusion may go unseen or unreported."
         } else {
             ""
         };
         Machine::notify(out, format!("Trouble: {text}.{loud}"));
-        out.actions.push(Action::Record {
-            kind: "trouble",
-            text,
-            actor: SYSTEM.into(),
-        });
+        record(out, Kind::Trouble, text, SYSTEM);
     }
 
-    fn clear_trouble(&mut self, key: &str, out: &mut Outcome) {
-        if let Some(text) = self.troubles.remove(key) {
+    fn clear_trouble(&mut self, key: TroubleKey, out: &mut Outcome) {
+        if let Some(text) = self.troubles.remove(&key) {
             Machine::notify(out, format!("Resolved: {text}."));
-            out.actions.push(Action::Record {
-                kind: "trouble",
-                text: format!("resolved: {text}"),
-                actor: SYSTEM.into(),
-            });
+            record(out, Kind::Trouble, format!("resolved: {text}"), SYSTEM);
         }
     }
 
-    fn trouble(&mut self, key: String, text: Option<String>, out: &mut Outcome) {
+    fn trouble(&mut self, key: TroubleKey, text: Option<String>, out: &mut Outcome) {
         match text {
-            Some(t) => self.raise_trouble(&key, t, out),
-            None => self.clear_trouble(&key, out),
+            Some(t) => self.raise_trouble(key, t, out),
+            None => self.clear_trouble(key, out),
         }
     }
 
     /// The time-driven rules: exit delay, verify window, away timer.
-    fn evaluate(&mut self, now: Micros, out: &mut Outcome) {
+    fn evaluate(&mut self, now: Now, out: &mut Outcome) {
         match self.mode {
-            Mode::Arming { until } if now >= until => {
+            Mode::Arming { until } if now.mono >= until => {
                 self.absent_at_arming = self
                     .devices
                     .iter()
                     .filter(|d| !d.present)
-                    .map(|d| d.mac.clone())
+                    .map(|d| d.mac)
                     .collect();
                 let reason = "armed by hand: exit delay over".to_string();
                 self.transition(Mode::Armed { manual: true }, reason, SYSTEM, now, out);
                 Machine::notify(out, "Armed.".into());
             }
-            Mode::Verifying { until, event } if now >= until => {
+            Mode::Verifying { until, event } if now.mono >= until => {
                 self.pending = None;
                 let reason = format!("motion not explained by a returning phone (event {event})");
                 self.transition(Mode::Armed { manual: false }, reason, SYSTEM, now, out);
@@ -488,10 +528,10 @@ impl Machine {
             Mode::Disarmed
                 if self.pending.is_none()
                     && !self.devices.is_empty()
-                    && now >= self.away_at()
-                    && now >= self.probe_retry_at =>
+                    && now.mono >= self.away_at()
+                    && now.mono >= self.probe_retry_at =>
             {
-                let macs = self.devices.iter().map(|d| d.mac.clone()).collect();
+                let macs = self.devices.iter().map(|d| d.mac).collect();
                 self.start_probe(Purpose::Away { attempt: 1 }, macs, out);
             }
             _ => {}

@@ -1,6 +1,10 @@
-//! The words of notices and history rows, in one place.
+//! The words of alerts, camera failures and start-up notices, in one place.
 
+use super::{PhotoProblem, ProbeFailure, TroubleKey};
+use secura_bus::State;
+use secura_bus::names::Service;
 use secura_bus::types::Micros;
+use std::fmt;
 use std::time::Duration;
 
 /// `600_000_000` → `10m`.
@@ -18,5 +22,174 @@ pub fn names(list: &[String]) -> String {
         [] => "nobody".into(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// `last_reason` of a machine that has never run before.
+pub const FIRST_START: &str = "first start";
+
+/// The caption the machine gives the alert of `event`.
+pub fn alert_caption(event: u64) -> String {
+    format!("Motion detected while armed (event {event})")
+}
+
+/// The message an alert goes out with: its caption, when it was decided, and — when no photo
+/// came — why not and where the photos are.
+pub fn alert_message(
+    caption: &str,
+    at: Micros,
+    event: u64,
+    photos: usize,
+    problems: &[PhotoProblem],
+) -> String {
+    let mut text = format!("{caption} at {}", crate::clock::wall_rfc3339(at));
+    if photos > 0 {
+        return text;
+    }
+    let before_restart = !problems.is_empty()
+        && problems
+            .iter()
+            .all(|p| matches!(p, PhotoProblem::BeforeRestart));
+    if before_restart {
+        text.push_str(&format!(
+            "\n{}: they are kept on the Pi under camd's event {event}.",
+            PhotoProblem::BeforeRestart
+        ));
+    } else {
+        let why = if problems.is_empty() {
+            "no photos".to_string()
+        } else {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        text.push_str(&format!("\nThe camera failed: {why}."));
+    }
+    text
+}
+
+/// The caption of the photos of a verify window that an arrival ended.
+pub fn arrival_caption(name: &str, answered: bool, event: u64) -> String {
+    let how = if answered { "answered" } else { "was sighted" };
+    format!("{name}'s phone {how} — photos of event {event}")
+}
+
+/// The history row of an arrival that ended a verify window.
+pub const ARRIVAL_RECORD: &str =
+    "motion was an owner coming home: no alarm; the photos were sent to the owners";
+
+/// The trouble of a device sighted while armed that does not answer ARP.
+pub fn heard_but_silent(name: &str) -> String {
+    format!("{name}'s phone is heard but does not answer — possible spoofing")
+}
+
+/// The trouble of a daemon that is not on the bus.
+pub fn not_running(service: Service) -> String {
+    format!("{} is not running", service.short())
+}
+
+/// The trouble of camd or sensord reporting itself unhealthy, with its `Fault` (never an
+/// empty reason).
+pub fn unhealthy(key: TroubleKey, fault: Option<&str>) -> String {
+    let fault = fault.map(str::trim).filter(|f| !f.is_empty());
+    format!("{key}: {}", fault.unwrap_or("not healthy"))
+}
+
+/// An alert the previous run decided but never handed to botd.
+pub fn resent_alert(caption: &str, event: u64) -> String {
+    format!(
+        "{caption}\nalarmd restarted before this alert was sent; its photos are kept on the Pi \
+         under camd's event {event}."
+    )
+}
+
+/// The one notice after a crash or power cut.
+pub fn unclean_stop(state: State) -> String {
+    format!(
+        "alarmd restarted after an unclean stop (crash or power cut); the alarm stayed {state}."
+    )
+}
+
+/// `last_reason` after an unreadable state file.
+pub const UNREADABLE_REASON: &str = "the saved state was unreadable: started disabled";
+
+/// The trouble an unreadable state file raises.
+pub fn unreadable_state(why: &str) -> String {
+    format!(
+        "the saved alarm state was unreadable ({why}), so the system started disabled; /enable \
+         when ready"
+    )
+}
+
+impl fmt::Display for PhotoProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PhotoProblem::BeforeRestart => {
+                f.write_str("the photos were taken before alarmd restarted")
+            }
+            PhotoProblem::Failed(why) => f.write_str(why),
+            PhotoProblem::NoAnswer(d) => write!(f, "the camera did not answer within {d:?}"),
+        }
+    }
+}
+
+impl fmt::Display for ProbeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeFailure::Refused(why) => f.write_str(why),
+            ProbeFailure::NoAnswer(d) => write!(f, "the sniffer did not answer within {d:?}"),
+            ProbeFailure::Malformed(mac) => {
+                write!(
+                    f,
+                    "the sniffer answered for {mac:?}, which is not a MAC address"
+                )
+            }
+        }
+    }
+}
+
+/// An alert whose album botd refused, sent again as text.
+pub fn photos_refused(caption: &str, why: &str) -> String {
+    format!("{caption}\nThe photos could not be sent ({why}); they are kept on the Pi.")
+}
+
+/// The trouble a message botd refused for good raises.
+pub fn message_refused(why: &str) -> String {
+    format!("a message to the owners was refused by botd and dropped: {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alert_without_photos_says_why_and_where_they_are() {
+        let kept = alert_message("A", 0, 5, 0, &[PhotoProblem::BeforeRestart]);
+        assert!(
+            kept.ends_with(
+                "before alarmd restarted: they are kept on the Pi under camd's event 5."
+            ),
+            "{kept}"
+        );
+        let failed = alert_message(
+            "A",
+            0,
+            5,
+            0,
+            &[PhotoProblem::Failed("/dev/video0 vanished".into())],
+        );
+        assert!(
+            failed.ends_with("\nThe camera failed: /dev/video0 vanished."),
+            "{failed}"
+        );
+        // No photos and no reason is a camera failure, not "taken before a restart".
+        let none = alert_message("A", 0, 5, 0, &[]);
+        assert!(none.ends_with("\nThe camera failed: no photos."), "{none}");
+        assert_eq!(
+            alert_message("A", 0, 5, 2, &[]),
+            "A at 1970-01-01T00:00:00Z"
+        );
     }
 }
