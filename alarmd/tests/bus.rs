@@ -633,7 +633,7 @@ async fn a_command_whose_state_cannot_be_saved_fails_and_changes_nothing() {
     let mut env = Env::start("", false).await;
     // The state file can no longer be replaced (as on a full disk): its temp file is taken.
     // (alarmd may be between writing and renaming it right now.)
-    let tmp = env.state_dir.join("state.json.tmp");
+    let tmp = env.state_dir.join(".state.json.tmp");
     assert!(eventually(WAIT, || async { std::fs::create_dir(&tmp).is_ok() }).await);
     let out = env.call("Disable");
     assert!(!out.status.success(), "a change that a restart would lose");
