@@ -110,6 +110,17 @@ fn units_users_state_directories_and_policies_agree() {
         }
     }
     assert!(sysusers.lines().any(|l| l.starts_with("g secura ")));
+    // sensord reaches the GPIO chip whatever its number, and rppal's register window on a
+    // Pi 4 (/dev/gpiomem) and a Pi 5 (/dev/gpiomem0).
+    let sensord = read("systemd/secura-sensord.service");
+    let devices = key(&sensord, "DeviceAllow");
+    for want in ["char-gpiochip rw", "/dev/gpiomem rw", "/dev/gpiomem0 rw"] {
+        assert!(devices.contains(&want), "sensord lacks DeviceAllow={want}");
+    }
+    assert!(
+        !devices.iter().any(|d| d.starts_with("/dev/gpiochip")),
+        "sensord names fixed gpiochip numbers: {devices:?}"
+    );
     let botd = read("systemd/secura-botd.service");
     assert!(botd.contains("LoadCredential=telegram-token:"));
 }
