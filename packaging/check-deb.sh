@@ -32,6 +32,8 @@ done
 # Read the whole listing before matching: `grep -q` on a pipe may SIGPIPE tar (pipefail).
 control=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
 grep -q conffiles <<<"$control" || { echo "MISSING: conffiles"; fail=1; }
+# The users must exist before the D-Bus policy naming them is unpacked.
+grep -q preinst <<<"$control" || { echo "MISSING: preinst"; fail=1; }
 
 runner=()
 if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then

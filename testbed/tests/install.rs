@@ -288,3 +288,49 @@ fn removing_the_monitor_interface_is_tried_only_when_it_exists() {
         "the unit must not call iw del unconditionally"
     );
 }
+
+/// The users exist before the D-Bus policy naming them is unpacked: preinst creates them from a
+/// copy of the sysusers.d file, which must stay identical to it.
+#[test]
+fn preinst_creates_the_packages_users_before_the_policy_is_unpacked() {
+    let preinst = read("debian/preinst");
+    let sysusers = read("systemd/sysusers.d/secura-pi-cam.conf");
+    let embedded = preinst
+        .split_once("<<'SYSUSERS'\n")
+        .and_then(|(_, rest)| rest.split_once("SYSUSERS\n"))
+        .map(|(body, _)| body)
+        .expect("preinst has no SYSUSERS here-document");
+    assert_eq!(
+        embedded, sysusers,
+        "debian/preinst's user list differs from systemd/sysusers.d/secura-pi-cam.conf"
+    );
+    assert!(preinst.contains("--replace=/usr/lib/sysusers.d/secura-pi-cam.conf"));
+    let manifest = read("alarmd/Cargo.toml");
+    assert!(
+        manifest.contains(
+            r#"["../systemd/sysusers.d/secura-pi-cam.conf", "usr/lib/sysusers.d/", "644"]"#
+        )
+    );
+    let out = Command::new("sh")
+        .args(["-n"])
+        .arg(repo_root().join("debian/preinst"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    if nix::unistd::geteuid().is_root() {
+        // Idempotent, as on an upgrade: every user is there afterwards.
+        let out = Command::new("sh")
+            .arg(repo_root().join("debian/preinst"))
+            .arg("upgrade")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "preinst upgrade: {out:?}");
+        for line in sysusers.lines().filter(|l| l.starts_with("u ")) {
+            let user = line.split_whitespace().nth(1).unwrap();
+            assert!(
+                nix::unistd::User::from_name(user).unwrap().is_some(),
+                "{user} missing after preinst"
+            );
+        }
+    }
+}
