@@ -306,7 +306,9 @@ mod tests {
         };
         // Whatever the server could still push into the socket buffers after the cut.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        (why, sent.load(Ordering::Relaxed))
+        let sent = sent.load(Ordering::Relaxed);
+        println!("the server got {sent} body bytes out before the cut");
+        (why, sent)
     }
 
     #[tokio::test]
