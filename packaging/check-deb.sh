@@ -20,7 +20,7 @@ need=(
   ./usr/bin/secura-camd ./usr/bin/secura-botd
   ./usr/lib/systemd/system/secura-pi-cam.target
   ./usr/lib/systemd/system/secura-alarmd.service ./usr/lib/systemd/system/secura-botd.service
-  ./usr/lib/systemd/system/secura-monitor@.service
+  ./usr/lib/systemd/system/secura-monitor@.service ./usr/lib/secura-pi-cam/secura-monitor
   ./usr/lib/sysusers.d/secura-pi-cam.conf ./usr/lib/tmpfiles.d/secura-pi-cam.conf
   ./usr/share/dbus-1/system.d/org.securapicam.Alarm.conf
   ./usr/share/dbus-1/system.d/org.securapicam.Bot.conf
@@ -32,6 +32,8 @@ done
 # Read the whole listing before matching: `grep -q` on a pipe may SIGPIPE tar (pipefail).
 control=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
 grep -q conffiles <<<"$control" || { echo "MISSING: conffiles"; fail=1; }
+# The users must exist before the D-Bus policy naming them is unpacked.
+grep -q preinst <<<"$control" || { echo "MISSING: preinst"; fail=1; }
 
 runner=()
 if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then

@@ -110,6 +110,17 @@ fn units_users_state_directories_and_policies_agree() {
         }
     }
     assert!(sysusers.lines().any(|l| l.starts_with("g secura ")));
+    // sensord reaches the GPIO chip whatever its number, and rppal's register window on a
+    // Pi 4 (/dev/gpiomem) and a Pi 5 (/dev/gpiomem0).
+    let sensord = read("systemd/secura-sensord.service");
+    let devices = key(&sensord, "DeviceAllow");
+    for want in ["char-gpiochip rw", "/dev/gpiomem rw", "/dev/gpiomem0 rw"] {
+        assert!(devices.contains(&want), "sensord lacks DeviceAllow={want}");
+    }
+    assert!(
+        !devices.iter().any(|d| d.starts_with("/dev/gpiochip")),
+        "sensord names fixed gpiochip numbers: {devices:?}"
+    );
     let botd = read("systemd/secura-botd.service");
     assert!(botd.contains("LoadCredential=telegram-token:"));
 }
@@ -227,4 +238,146 @@ fn parse_limit(v: &str) -> Option<u64> {
         _ => (v, 1),
     };
     digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// `packaging/secura-monitor` (what secura-monitor@.service runs) with `iw` and `ip` replaced
+/// by scripts that log their arguments (no Wi-Fi radio here): the calls it makes.
+fn monitor_script(args: &[&str], env: &[(&str, &str)], lan_info: &str, mon0: bool) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    for tool in ["iw", "ip"] {
+        let path = dir.path().join(tool);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{tool} $*\" >> {log}\n\
+                 if [ \"$*\" = \"dev wlan0 info\" ]; then printf '%s' '{lan_info}'; fi\n",
+                log = log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let net = dir.path().join("net");
+    std::fs::create_dir(&net).unwrap();
+    if mon0 {
+        std::fs::create_dir(net.join("mon0")).unwrap();
+    }
+    let out = Command::new(repo_root().join("packaging/secura-monitor"))
+        .args(args)
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+        .env("SECURA_SYS_CLASS_NET", &net)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "secura-monitor {args:?}: {out:?}");
+    std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+const ASSOCIATED: &str =
+    "Interface wlan0\n\tifindex 3\n\ttype managed\n\tchannel 6 (2437 MHz), width: 20 MHz\n";
+
+#[test]
+fn the_monitor_interface_listens_on_the_home_networks_channel() {
+    let calls = monitor_script(&["start", "wlan1"], &[], ASSOCIATED, false);
+    assert_eq!(
+        calls,
+        [
+            "iw dev wlan1 interface add mon0 type monitor",
+            "ip link set mon0 up",
+            "iw dev wlan0 info",
+            "iw dev mon0 set channel 6",
+        ]
+    );
+    // The documented setting wins.
+    let calls = monitor_script(
+        &["start", "wlan1"],
+        &[("MONITOR_CHANNEL", "11")],
+        ASSOCIATED,
+        false,
+    );
+    assert_eq!(calls.last().unwrap(), "iw dev mon0 set channel 11");
+    // Not associated and nothing set: mon0 is still made, with a warning, and the unit works.
+    let calls = monitor_script(&["start", "wlan1"], &[], "Interface wlan0\n", false);
+    assert!(
+        !calls.iter().any(|c| c.contains("set channel")),
+        "{calls:?}"
+    );
+    let unit = read("systemd/secura-monitor@.service");
+    assert!(unit.contains("EnvironmentFile=-/etc/default/secura-monitor"));
+    assert_eq!(
+        key(&unit, "ExecStart"),
+        ["/usr/lib/secura-pi-cam/secura-monitor start %i"]
+    );
+}
+
+#[test]
+fn removing_the_monitor_interface_is_tried_only_when_it_exists() {
+    // Absent (first start, or the adapter is gone): no iw call that could fail the unit.
+    assert!(monitor_script(&["stop"], &[], "", false).is_empty());
+    let calls = monitor_script(&["start", "wlan1"], &[], ASSOCIATED, false);
+    assert!(!calls.iter().any(|c| c.ends_with("del")), "{calls:?}");
+    // Present: removed, before being made again.
+    assert_eq!(
+        monitor_script(&["stop"], &[], "", true),
+        ["iw dev mon0 del"]
+    );
+    let calls = monitor_script(&["start", "wlan1"], &[], ASSOCIATED, true);
+    assert_eq!(calls.first().unwrap(), "iw dev mon0 del");
+    let unit = read("systemd/secura-monitor@.service");
+    assert!(
+        !unit.lines().any(|l| l.contains("iw dev mon0 del")),
+        "the unit must not call iw del unconditionally"
+    );
+}
+
+/// The users exist before the D-Bus policy naming them is unpacked: preinst creates them from a
+/// copy of the sysusers.d file, which must stay identical to it.
+#[test]
+fn preinst_creates_the_packages_users_before_the_policy_is_unpacked() {
+    let preinst = read("debian/preinst");
+    let sysusers = read("systemd/sysusers.d/secura-pi-cam.conf");
+    let embedded = preinst
+        .split_once("<<'SYSUSERS'\n")
+        .and_then(|(_, rest)| rest.split_once("SYSUSERS\n"))
+        .map(|(body, _)| body)
+        .expect("preinst has no SYSUSERS here-document");
+    assert_eq!(
+        embedded, sysusers,
+        "debian/preinst's user list differs from systemd/sysusers.d/secura-pi-cam.conf"
+    );
+    assert!(preinst.contains("--replace=/usr/lib/sysusers.d/secura-pi-cam.conf"));
+    let manifest = read("alarmd/Cargo.toml");
+    assert!(
+        manifest.contains(
+            r#"["../systemd/sysusers.d/secura-pi-cam.conf", "usr/lib/sysusers.d/", "644"]"#
+        )
+    );
+    let out = Command::new("sh")
+        .args(["-n"])
+        .arg(repo_root().join("debian/preinst"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    if nix::unistd::geteuid().is_root() {
+        // Idempotent, as on an upgrade: every user is there afterwards.
+        let out = Command::new("sh")
+            .arg(repo_root().join("debian/preinst"))
+            .arg("upgrade")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "preinst upgrade: {out:?}");
+        for line in sysusers.lines().filter(|l| l.starts_with("u ")) {
+            let user = line.split_whitespace().nth(1).unwrap();
+            assert!(
+                nix::unistd::User::from_name(user).unwrap().is_some(),
+                "{user} missing after preinst"
+            );
+        }
+    }
 }

@@ -31,10 +31,7 @@ impl GpioInput {
         use rppal::gpio::Error as E;
         let message = match e {
             E::UnknownModel => return InputError::NotAPi,
-            E::PermissionDenied(path) => format!(
-                "permission denied on {path}: add the daemon's user to the gpio group (the \
-                 secura-sensord unit does)"
-            ),
+            E::PermissionDenied(path) => permission_advice(path),
             E::PinUsed(_) => "the pin is in use by another program or a device-tree overlay \
                               (see `pinctrl get`)"
                 .to_string(),
@@ -48,6 +45,43 @@ impl GpioInput {
             action,
             message,
         }
+    }
+}
+
+/// Why `path` was refused, as far as can be told from here: the file's own permissions (a
+/// group to join), or something else when they already allow this user (under systemd, the
+/// unit's `DeviceAllow=`).
+fn permission_advice(path: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return format!("permission denied on {path}");
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    let groups: Vec<u32> = nix::unistd::getgroups()
+        .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_default();
+    let in_group = groups.contains(&meta.gid()) || nix::unistd::getegid().as_raw() == meta.gid();
+    let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(meta.gid()))
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("gid {}", meta.gid()), |g| g.name);
+    advice(path, meta.mode(), meta.uid() == uid, in_group, &group)
+}
+
+fn advice(path: &str, mode: u32, owner: bool, in_group: bool, group: &str) -> String {
+    let rw = |shift: u32| (mode >> shift) & 0o6 == 0o6;
+    let allowed = rw(0) || (owner && rw(6)) || (in_group && rw(3));
+    if allowed {
+        format!(
+            "permission denied on {path}, although its permissions allow this user: under \
+             systemd the unit must allow the device (secura-sensord.service has \
+             DeviceAllow=char-gpiochip rw and the /dev/gpiomem nodes; check a local override)"
+        )
+    } else {
+        format!(
+            "permission denied on {path}: add the daemon's user to the group {group}, which \
+             owns it (the secura-sensord unit sets SupplementaryGroups=gpio)"
+        )
     }
 }
 
@@ -124,5 +158,22 @@ fn watch(mut pin: InputPin, mut last: bool, tx: &mpsc::Sender<InputEvent>, numbe
             Err(mpsc::error::TrySendError::Full(_)) => lost = true,
             Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn permission_advice_matches_the_cause() {
+        use super::advice;
+        // Not in the owning group: join it.
+        let a = advice("/dev/gpiochip0", 0o660, false, false, "gpio");
+        assert!(a.contains("group gpio"), "{a}");
+        // Already in it, yet refused: the unit's device list.
+        let a = advice("/dev/gpiomem0", 0o660, false, true, "gpio");
+        assert!(
+            a.contains("DeviceAllow") && !a.contains("add the daemon"),
+            "{a}"
+        );
     }
 }
