@@ -147,58 +147,16 @@ pub fn classify(e: &RequestError) -> Failure {
     }
 }
 
-/// Exponential backoff with jitter: 1 s doubling to 60 s, each delay drawn from its upper
-/// half so that many clients coming back together spread out.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    attempt: u32,
+/// Retry delays for the Bot API: 1 s doubling to 60 s, jittered (the kit's backoff).
+pub fn backoff() -> secura_kit::Backoff {
+    secura_kit::Backoff::new(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-impl Backoff {
-    /// The first delay.
-    pub const BASE: Duration = Duration::from_secs(1);
-    /// The longest delay.
-    pub const CAP: Duration = Duration::from_secs(60);
-
-    /// The next delay.
-    pub fn next_delay(&mut self) -> Duration {
-        let full = Self::BASE
-            .saturating_mul(1u32 << self.attempt.min(16))
-            .min(Self::CAP);
-        self.attempt = self.attempt.saturating_add(1);
-        jitter(full / 2, full)
-    }
-
-    /// A request succeeded.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
-/// A duration drawn evenly from `[lo, hi]`.
-pub fn jitter(lo: Duration, hi: Duration) -> Duration {
-    let span = hi.saturating_sub(lo);
-    let r = getrandom::u32().unwrap_or(u32::MAX / 2);
-    lo + span.mul_f64(f64::from(r) / f64::from(u32::MAX))
-}
+pub use secura_kit::backoff::jitter;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_and_resets() {
-        let mut b = Backoff::default();
-        let first = b.next_delay();
-        assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
-        let second = b.next_delay();
-        assert!(second >= Duration::from_secs(1) && second <= Duration::from_secs(2));
-        for _ in 0..40 {
-            assert!(b.next_delay() <= Backoff::CAP);
-        }
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_secs(1));
-    }
 
     #[test]
     fn answers_are_sorted_into_retry_and_permanent() {

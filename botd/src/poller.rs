@@ -3,11 +3,12 @@
 //! taken apart update by update, so one malformed update can neither stop the bot nor be
 //! fetched again forever.
 
-use crate::api::{Api, Backoff, Failure, POLL_SECS, classify};
+use crate::api::{Api, Failure, POLL_SECS, backoff, classify};
 use crate::commands::MENU;
 use crate::handler::Handler;
 use crate::state::Shared;
 use secura_bus::proxies::Alarm1Proxy;
+use secura_kit::Backoff;
 use std::sync::Arc;
 use teloxide::RequestError;
 use teloxide::prelude::Requester;
@@ -35,7 +36,7 @@ impl Payload for GetUpdates {
 
 /// Run until the task is dropped.
 pub async fn run(api: Api, shared: Arc<Shared>, alarm: Alarm1Proxy<'static>) {
-    let mut backoff = Backoff::default();
+    let mut backoff = backoff();
     let me = loop {
         match api.bot().get_me().await {
             Ok(me) => break me,

@@ -4,7 +4,7 @@
 
 use super::entry::{Body, album_groups};
 use super::store::Pending;
-use crate::api::{Api, Backoff, Failure, classify, jitter};
+use crate::api::{Api, Failure, backoff, classify, jitter};
 use crate::error::BotError;
 use crate::state::Shared;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub fn alert_buttons() -> InlineKeyboardMarkup {
 
 /// Run until the task is dropped.
 pub async fn run(api: Api, shared: Arc<Shared>) {
-    let mut backoff = Backoff::default();
+    let mut backoff = backoff();
     loop {
         expire(&shared).await;
         let head = shared.outbox().head();
