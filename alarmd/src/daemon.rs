@@ -128,7 +128,8 @@ pub async fn run(
         .await?;
 
     let (inbox, rx) = Inbox::new();
-    let view = Arc::new(RwLock::new(View::default()));
+    // What the properties show from the moment the name is owned, before the core runs.
+    let view = Arc::new(RwLock::new(View::of(&machine)));
     let service = AlarmService {
         tx: inbox.clone(),
         view: view.clone(),
