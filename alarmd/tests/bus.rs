@@ -579,40 +579,11 @@ async fn camera_health_follows_camd_started_after_alarmd_and_restarted() {
     }
 }
 
-/// A sensord that reports itself unhealthy without saying why.
-struct ReasonlessSensor;
-
-#[zbus::interface(name = "org.securapicam.Sensor1")]
-impl ReasonlessSensor {
-    #[zbus(property)]
-    async fn active(&self) -> bool {
-        false
-    }
-    #[zbus(property)]
-    async fn last_motion(&self) -> u64 {
-        0
-    }
-    #[zbus(property)]
-    async fn backend(&self) -> String {
-        "gpio".into()
-    }
-    #[zbus(property)]
-    async fn healthy(&self) -> bool {
-        false
-    }
-    #[zbus(property)]
-    async fn fault(&self) -> String {
-        String::new()
-    }
-}
-
 #[tokio::test]
 async fn an_unhealthy_daemon_without_a_reason_is_never_an_empty_trouble() {
     let env = Env::start("", false).await;
-    let _sensord = zbus::connection::Builder::address(env.bus.address())
-        .serve_at(names::SENSOR_PATH, ReasonlessSensor)
-        .name(names::SENSOR_NAME)
-        .build()
+    // A sensord that reports itself unhealthy without saying why.
+    let _sensord = fakes::FakeSensor::start_with_health(&env.bus, false)
         .await
         .unwrap();
     let troubles = || async { env.proxy.troubles().await.unwrap_or_default() };

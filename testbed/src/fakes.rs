@@ -352,7 +352,9 @@ impl FakeBot {
 // ---------------------------------------------------------------- Sensor1
 
 #[derive(Debug)]
-struct SensorIface;
+struct SensorIface {
+    healthy: bool,
+}
 
 #[interface(name = "org.securapicam.Sensor1")]
 impl SensorIface {
@@ -370,7 +372,7 @@ impl SensorIface {
     }
     #[zbus(property)]
     async fn healthy(&self) -> bool {
-        true
+        self.healthy
     }
     #[zbus(property)]
     async fn fault(&self) -> String {
@@ -391,7 +393,14 @@ pub struct FakeSensor {
 impl FakeSensor {
     /// Own the name on `bus`.
     pub async fn start(bus: &crate::TestBus) -> Result<FakeSensor> {
-        let conn = serve(bus, names::SENSOR_PATH, names::SENSOR_NAME, SensorIface).await?;
+        Self::start_with_health(bus, true).await
+    }
+
+    /// Own the name, reporting `Healthy` = `healthy` and no `Fault` text (a sensord that is
+    /// unhealthy without saying why, when `false`).
+    pub async fn start_with_health(bus: &crate::TestBus, healthy: bool) -> Result<FakeSensor> {
+        let iface = SensorIface { healthy };
+        let conn = serve(bus, names::SENSOR_PATH, names::SENSOR_NAME, iface).await?;
         Ok(FakeSensor { conn })
     }
 
