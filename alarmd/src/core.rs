@@ -270,6 +270,7 @@ impl Core {
                 let photos = self.photos.clone();
                 let courier = self.courier.clone();
                 let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+                let conn = self.conn.clone();
                 tokio::spawn(async move {
                     let (fds, errors) = photos.wait(event, CAPTURE_TIMEOUT).await;
                     let mut caption = format!("{caption} at {at}");
@@ -288,9 +289,13 @@ impl Core {
                             caption.push_str(&format!("\nThe camera failed: {why}."));
                         }
                         warn!(event, "alert without photos");
-                        courier.send_alert(Outgoing::Notify(caption), event);
                     } else {
                         info!(event, photos = fds.len(), "alert");
+                    }
+                    crate::alerts::announce(&conn, event, &caption, fds.first()).await;
+                    if fds.is_empty() {
+                        courier.send_alert(Outgoing::Notify(caption), event);
+                    } else {
                         courier.send_alert(Outgoing::Alert(caption, fds), event);
                     }
                 });

@@ -123,6 +123,7 @@ pub async fn run(
         view: view.clone(),
         history: history.clone(),
         camera: camera.clone(),
+        last_alert: crate::alerts::LastAlert::default(),
     };
     conn.object_server()
         .at(names::ALARM_PATH, service)

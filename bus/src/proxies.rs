@@ -52,6 +52,14 @@ pub trait Alarm1 {
     /// property's change stream).
     #[zbus(signal, name = "StateChanged")]
     fn state_transition(&self, old: &str, new: &str, reason: &str) -> zbus::Result<()>;
+
+    /// The last alert: (event, time, caption, its first photo as a sealed memfd);
+    /// `NotAvailable` when there has been none since alarmd started or it had no photo.
+    fn last_alert(&self) -> zbus::Result<(u64, u64, String, OwnedFd)>;
+
+    /// An alert went out to the owners (as botd's `Alert`, or as text without photos).
+    #[zbus(signal)]
+    fn alerted(&self, event: u64, at: u64, caption: &str) -> zbus::Result<()>;
 }
 
 /// `org.securapicam.Presence1`, served by the sniffer.
