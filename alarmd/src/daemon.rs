@@ -138,6 +138,7 @@ pub async fn run(
     }
     tokio::spawn(watch::health_changes(conn.clone(), "camd", tx.clone()));
     tokio::spawn(watch::health_changes(conn.clone(), "sensord", tx.clone()));
+    tokio::spawn(crate::broker::follow(conn.clone(), tx.clone()));
 
     let core = Core {
         machine,

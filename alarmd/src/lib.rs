@@ -2,6 +2,7 @@
 //! `org.securapicam.Alarm1`, and drives the camera, the prober and the bot.
 
 pub mod alerts;
+pub mod broker;
 pub mod core;
 pub mod daemon;
 pub mod history;
