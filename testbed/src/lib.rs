@@ -10,6 +10,7 @@ pub mod bus;
 pub mod daemon;
 pub mod fakes;
 pub mod introspect;
+pub mod mosquitto;
 pub mod netns;
 pub mod system;
 pub mod telegram;
