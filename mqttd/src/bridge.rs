@@ -25,6 +25,9 @@ use tracing::{debug, info, warn};
 pub const ACTOR: &str = "mqtt:home-assistant";
 /// How long a relayed command or a snapshot may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long reading alarmd's or sensord's properties may take: the loop must stay free to
+/// handle the broker and SIGTERM even when a peer hangs.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// Reconnect back-off: first wait, and the longest.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -202,7 +205,7 @@ impl Bridge {
                     self.on_alert().await;
                 }
                 Some(c) = motion.next() => {
-                    if let Ok(active) = c.get().await {
+                    if let Ok(Ok(active)) = tokio::time::timeout(READ_TIMEOUT, c.get()).await {
                         self.motion = Some(active);
                         self.publish_motion().await;
                     }
@@ -323,7 +326,10 @@ impl Bridge {
         self.published.clear();
         self.refresh().await;
         if self.motion.is_none() {
-            self.motion = self.sensor.active().await.ok();
+            self.motion = tokio::time::timeout(READ_TIMEOUT, self.sensor.active())
+                .await
+                .ok()
+                .and_then(Result::ok);
         }
         self.publish_motion().await;
         if let Some(img) = self.image.clone() {
@@ -349,7 +355,8 @@ impl Bridge {
 
     /// Read alarmd's properties and publish what changed.
     async fn refresh(&mut self) {
-        let Some(a) = self.read_alarm().await else {
+        let read = tokio::time::timeout(READ_TIMEOUT, self.read_alarm()).await;
+        let Some(a) = read.ok().flatten() else {
             let t = self.hub.topics.troubles();
             let text = serde_json::json!({
                 "count": 1,
@@ -376,14 +383,12 @@ impl Bridge {
             .into_iter()
             .map(|d| (d.mac, d.present))
             .collect();
-        let actor = p
-            .history(50)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .find(|h| h.kind == "state")
-            .map(|h| h.actor)
-            .unwrap_or_default();
+        let history = p.history(50).await.unwrap_or_default();
+        let actor = mirror::last_changer(
+            history
+                .iter()
+                .map(|h| (h.kind.as_str(), h.text.as_str(), h.actor.as_str())),
+        );
         let triggered = self.triggered_until.is_some_and(|t| t > Instant::now());
         Some(Alarm {
             state,

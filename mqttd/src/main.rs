@@ -65,7 +65,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(secura_mqttd::run(opts, cli::shutdown_signal())) {
+    let run = async { secura_mqttd::run(opts, cli::shutdown_signal()).await };
+    match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("secura-mqttd: {e:#}");

@@ -41,6 +41,20 @@ pub fn changed_by(actor: &str, user_name: impl Fn(u32) -> Option<String>) -> Str
     first.to_string()
 }
 
+/// The actor of the last change someone made, from history entries (kind, text, actor),
+/// newest first. The system's own follow-ups (`arming → armed` when the exit delay is over,
+/// `verifying → armed`) belong to whoever started them, so they are passed over.
+pub fn last_changer<'a>(history: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> String {
+    history
+        .filter(|(kind, _, _)| *kind == "state")
+        .find(|(_, text, actor)| {
+            !(*actor == "system"
+                && (text.starts_with("arming → ") || text.starts_with("verifying → ")))
+        })
+        .map(|(_, _, actor)| actor.to_string())
+        .unwrap_or_default()
+}
+
 /// One retained message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -161,6 +175,29 @@ mod tests {
             changed_by("telegram:42 (via uid:998)", names),
             "Telegram user 42"
         );
+    }
+
+    #[test]
+    fn the_exit_delay_ending_does_not_hide_who_armed() {
+        let h = [
+            (
+                "state",
+                "arming → armed: armed by hand: exit delay over",
+                "system",
+            ),
+            ("command", "arm", "mqtt:home-assistant (via uid:0)"),
+            (
+                "state",
+                "disarmed → arming: armed by hand",
+                "mqtt:home-assistant (via uid:0)",
+            ),
+        ];
+        assert_eq!(
+            last_changer(h.into_iter()),
+            "mqtt:home-assistant (via uid:0)"
+        );
+        let auto = [("state", "disarmed → armed: nobody seen for 10m", "system")];
+        assert_eq!(last_changer(auto.into_iter()), "system");
     }
 
     #[test]
