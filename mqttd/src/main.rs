@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         // Not an error: the package installs mqttd everywhere, MQTT is opt-in.
         println!("secura-mqttd: no [mqtt] section in the configuration: MQTT is off");
         tracing::info!("no [mqtt] section in the configuration: MQTT is off, exiting");
+        // Ready, then done: a Type=notify unit ends inactive rather than failed.
+        secura_bus::systemd::notify_ready();
         return ExitCode::SUCCESS;
     };
     if args.common.check_config {

@@ -35,7 +35,10 @@ struct Ha {
 
 impl Ha {
     async fn connect(port: u16, id: &str) -> Ha {
-        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        Ha::connect_with(MqttOptions::new(id, "127.0.0.1", port)).await
+    }
+
+    async fn connect_with(mut o: MqttOptions) -> Ha {
         o.set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(8 << 20, 8 << 20);
         let (client, mut ev) = AsyncClient::new(o, 64);
@@ -646,4 +649,88 @@ async fn tls_with_the_right_ca_connects_and_an_unknown_ca_is_refused() {
             .await
         );
     }
+}
+
+#[tokio::test]
+async fn the_example_acl_gives_each_pi_only_its_own_topics() {
+    let bus = TestBus::start().unwrap();
+    let dir = bus.dir().to_path_buf();
+    let acl = dir.join("secura.acl");
+    std::fs::copy(
+        secura_testbed::bus::repo_root().join("config/mosquitto/secura.acl"),
+        &acl,
+    )
+    .unwrap();
+    let passwd = dir.join("secura.passwd");
+    for (i, user) in ["hall", "garage", "homeassistant"].iter().enumerate() {
+        let mut cmd = std::process::Command::new("mosquitto_passwd");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let st = cmd
+            .args(["-b", passwd.to_str().unwrap(), user, &format!("pw-{user}")])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    for p in [&acl, &passwd] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let broker = Mosquitto::start_with(
+        &dir.join("broker"),
+        &BrokerOptions {
+            password_file: Some(passwd),
+            acl_file: Some(acl),
+            ..BrokerOptions::default()
+        },
+    )
+    .unwrap();
+    let pw = dir.join("mqtt-password");
+    std::fs::write(&pw, "pw-hall\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = config(
+        &dir,
+        "acl.toml",
+        &format!(
+            "broker = \"{}\"\nusername = \"hall\"\npassword_file = \"{}\"\n",
+            broker.url(false),
+            pw.display()
+        ),
+        false,
+    );
+    let mqttd = Daemon::spawn(
+        &bus,
+        "secura-mqttd",
+        &["--config", cfg.to_str().unwrap(), "-d"],
+        &dir.join("mqttd"),
+    )
+    .unwrap();
+    let login = |user: &str| {
+        let mut o = MqttOptions::new(format!("test-{user}"), "127.0.0.1", broker.port());
+        o.set_credentials(user, format!("pw-{user}"));
+        o
+    };
+    let ha = Ha::connect_with(login("homeassistant")).await;
+    assert!(
+        ha.wait_text("secura/hall/status", "online").await,
+        "{}\n{}",
+        mqttd.log(),
+        broker.log()
+    );
+    assert!(
+        eventually(WAIT, || async { ha.last(CONFIGS[0]).is_some() }).await,
+        "the hall Pi may publish its discovery\n{}",
+        broker.log()
+    );
+    // Another Pi may write its own topics but not the hall's.
+    let garage = Ha::connect_with(login("garage")).await;
+    garage.send("secura/hall/status", "offline", true).await;
+    garage.send("secura/garage/status", "online", true).await;
+    // One client's messages arrive in order: once the second is seen, the first would be too.
+    assert!(ha.wait_text("secura/garage/status", "online").await);
+    assert_eq!(ha.text("secura/hall/status").as_deref(), Some("online"));
+    assert!(
+        garage.last("secura/hall/alarm/state").is_none(),
+        "the garage Pi must not read the hall's state"
+    );
 }
