@@ -116,7 +116,7 @@ pub struct Bridge {
     /// The last payload published on each retained state topic.
     published: HashMap<String, Vec<u8>>,
     /// The last alert's photo or the last snapshot, for republishing.
-    image: Option<Vec<u8>>,
+    image: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
     triggered_until: Option<Instant>,
     motion: Option<bool>,
     /// Messages dropped: malformed, oversized or retained commands.
@@ -160,7 +160,7 @@ impl Bridge {
             view,
             connected: false,
             published: HashMap::new(),
-            image: None,
+            image: Arc::default(),
             triggered_until: None,
             motion: None,
             dropped: 0,
@@ -332,7 +332,7 @@ impl Bridge {
                 .and_then(Result::ok);
         }
         self.publish_motion().await;
-        if let Some(img) = self.image.clone() {
+        if let Some(img) = remembered(&self.image) {
             self.publish(self.hub.topics.image(), true, img).await;
         }
         info!(node = %self.hub.topics.node, "published the discovery and state");
@@ -408,7 +408,7 @@ impl Bridge {
                 match secura_bus::fd::read_all(&fd.as_fd(), crate::link::MAX_PACKET as u64) {
                     Ok(jpeg) => {
                         info!(event, bytes = jpeg.len(), "publishing the alert's photo");
-                        self.image = Some(jpeg.clone());
+                        remember(&self.image, jpeg.clone());
                         if self.connected {
                             self.publish(self.hub.topics.image(), true, jpeg).await;
                         }
@@ -482,6 +482,7 @@ impl Bridge {
         let alarm = self.alarm.clone();
         let client = self.client.clone();
         let image = self.hub.topics.image();
+        let last_image = self.image.clone();
         match cmd.alarm_command() {
             Some(c) => {
                 tokio::spawn(async move {
@@ -511,6 +512,7 @@ impl Bridge {
                     };
                     match secura_bus::fd::read_all(&fd.as_fd(), crate::link::MAX_PACKET as u64) {
                         Ok(jpeg) => {
+                            remember(&last_image, jpeg.clone());
                             if let Err(e) =
                                 client.publish(image, QoS::AtLeastOnce, true, jpeg).await
                             {
@@ -522,6 +524,20 @@ impl Bridge {
                 });
             }
         }
+    }
+}
+
+fn remember(slot: &std::sync::Mutex<Option<Vec<u8>>>, jpeg: Vec<u8>) {
+    match slot.lock() {
+        Ok(mut g) => *g = Some(jpeg),
+        Err(p) => *p.into_inner() = Some(jpeg),
+    }
+}
+
+fn remembered(slot: &std::sync::Mutex<Option<Vec<u8>>>) -> Option<Vec<u8>> {
+    match slot.lock() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
     }
 }
 

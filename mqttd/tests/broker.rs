@@ -311,8 +311,15 @@ async fn alarm_changes_appear_on_the_state_topic_and_commands_are_relayed_as_hom
         env.logs()
     );
     assert!(ha.wait_text("secura/hall/alarm/state", "armed_away").await);
-    let attrs = json(&ha.last("secura/hall/alarm/attributes").unwrap());
-    assert_eq!(attrs["changed_by"], "Home Assistant");
+    assert!(
+        eventually(WAIT, || async {
+            ha.last("secura/hall/alarm/attributes")
+                .is_some_and(|m| json(&m)["changed_by"] == "Home Assistant")
+        })
+        .await,
+        "{:?}",
+        ha.text("secura/hall/alarm/attributes")
+    );
     // Motion while armed (by hand: no verifying) → the alert → triggered, and its photo.
     env.fakes.sensor.motion().await.unwrap();
     assert!(
@@ -335,6 +342,18 @@ async fn alarm_changes_appear_on_the_state_topic_and_commands_are_relayed_as_hom
         .expect("the alert's first photo decodes as a JPEG");
     ha.send("secura/hall/alarm/set", "DISARM", false).await;
     env.wait_state("disarmed").await;
+    // "Take photo": a fresh photo on the image topic.
+    let before = ha.count("secura/hall/image");
+    ha.send("secura/hall/photo/press", "PRESS", false).await;
+    assert!(
+        eventually(WAIT, || async { ha.count("secura/hall/image") > before }).await,
+        "{}",
+        env.logs()
+    );
+    let photo = ha.last("secura/hall/image").unwrap();
+    jpeg_decoder::Decoder::new(photo.payload.as_slice())
+        .decode()
+        .expect("the snapshot decodes as a JPEG");
     // The switch: OFF → Disable, and the state shows it.
     ha.send("secura/hall/autoarm/set", "OFF", false).await;
     env.wait_state("disabled").await;
@@ -368,10 +387,12 @@ async fn a_wrong_code_does_nothing_and_repeated_wrong_codes_lock_out() {
     let code = write_code(bus_dir.path());
     let env = Env::start(&format!("code_file = \"{}\"\n", code.display()), false).await;
     let ha = env.ha().await;
-    let panel = json(
-        &ha.last(CONFIGS[0])
-            .unwrap_or_else(|| panic!("{}", env.logs())),
+    assert!(
+        eventually(WAIT, || async { ha.last(CONFIGS[0]).is_some() }).await,
+        "{}",
+        env.logs()
     );
+    let panel = json(&ha.last(CONFIGS[0]).unwrap());
     assert_eq!(panel["code"], "REMOTE_CODE");
     let coded = |action: &str, code: &str| format!(r#"{{"action": "{action}", "code": "{code}"}}"#);
     ha.send("secura/hall/alarm/set", &coded("ARM_AWAY", CODE), false)
