@@ -75,7 +75,7 @@ bench:
 # libpcap-dev:arm64 (after dpkg --add-architecture arm64); cargo install cargo-deb.
 DEB_TARGET ?= aarch64-unknown-linux-gnu
 DEB_PROFILE ?= release
-DAEMONS = secura-alarmd secura-sniffer secura-sensord secura-camd secura-botd
+DAEMONS = secura-alarmd secura-sniffer secura-sensord secura-camd secura-botd secura-mqttd
 
 .PHONY: deb deb-amd64 deb-check
 deb:

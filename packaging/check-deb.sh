@@ -17,10 +17,12 @@ echo "$contents"
 fail=0
 need=(
   ./usr/bin/secura-alarmd ./usr/bin/secura-sniffer ./usr/bin/secura-sensord
-  ./usr/bin/secura-camd ./usr/bin/secura-botd
+  ./usr/bin/secura-camd ./usr/bin/secura-botd ./usr/bin/secura-mqttd
   ./usr/lib/systemd/system/secura-pi-cam.target
   ./usr/lib/systemd/system/secura-alarmd.service ./usr/lib/systemd/system/secura-botd.service
   ./usr/lib/systemd/system/secura-monitor@.service ./usr/lib/secura-pi-cam/secura-monitor
+  ./usr/lib/systemd/system/secura-mqttd.service
+  ./usr/share/dbus-1/system.d/org.securapicam.Nodes.conf
   ./usr/lib/sysusers.d/secura-pi-cam.conf ./usr/lib/tmpfiles.d/secura-pi-cam.conf
   ./usr/share/dbus-1/system.d/org.securapicam.Alarm.conf
   ./usr/share/dbus-1/system.d/org.securapicam.Bot.conf
@@ -40,7 +42,7 @@ if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
   runner=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
 fi
 echo "== running the $arch binaries ${runner[*]:+under ${runner[*]}}"
-for d in alarmd sniffer sensord camd botd; do
+for d in alarmd sniffer sensord camd botd mqttd; do
   bin="target/$target/$profile/secura-$d"
   file "$bin" 2>/dev/null | sed 's/,.*//' || true
   if ! "${runner[@]}" "$bin" --help >/dev/null; then
@@ -53,5 +55,5 @@ for d in alarmd sniffer sensord camd botd; do
   fi
 done
 echo "== stripped sizes"
-ls -l target/"$target"/"$profile"/secura-{alarmd,sniffer,sensord,camd,botd} | awk '{print $5, $9}'
+ls -l target/"$target"/"$profile"/secura-{alarmd,sniffer,sensord,camd,botd,mqttd} | awk '{print $5, $9}'
 exit $fail

@@ -144,7 +144,7 @@ async fn attempt(bot: &Bot1Proxy<'static>, m: &Ready) -> Result<u64, Refused> {
 }
 
 /// The alert's message: its photos (waited for here) or, without any, the text.
-async fn compose(photos: &Photos, letter: Letter) -> Held {
+async fn compose(conn: &zbus::Connection, photos: &Photos, letter: Letter) -> Held {
     match letter {
         Letter::Notice(t) => Held {
             msg: Ready::Text(t),
@@ -167,6 +167,8 @@ async fn compose(photos: &Photos, letter: Letter) -> Held {
         } => {
             let (fds, problems) = photos.wait(event, PHOTO_TIMEOUT).await;
             let message = text::alert_message(&caption, at, event, fds.len(), &problems);
+            // Alarm1.Alerted and LastAlert (mqttd shows them to Home Assistant).
+            crate::alerts::announce(conn, event, at, &message, fds.first()).await;
             let msg = if fds.is_empty() {
                 warn!(event, "alert without photos");
                 Ready::Text(message)
@@ -236,7 +238,7 @@ async fn deliver(
         let held = match current.take() {
             Some(h) => h,
             None => match queue.pop() {
-                Some(l) => compose(&photos, l).await,
+                Some(l) => compose(bot.inner().connection(), &photos, l).await,
                 None => match rx.recv().await {
                     Some(l) => {
                         queue.push(l);

@@ -135,6 +135,7 @@ pub async fn run(
         view: view.clone(),
         history: history.clone(),
         camera: camera.clone(),
+        last_alert: crate::alerts::LastAlert::default(),
     };
     let path = Service::Alarm.path();
     conn.object_server()
@@ -158,6 +159,7 @@ pub async fn run(
             inbox.clone(),
         ));
     }
+    tokio::spawn(crate::broker::follow(conn.clone(), inbox.clone()));
 
     let photos = Photos::default();
     let core = Core {

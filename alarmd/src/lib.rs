@@ -4,6 +4,8 @@
 // Clocks are read in `clock` only (deadlines on monotonic time, the wall clock for records).
 #![deny(clippy::disallowed_methods)]
 
+pub mod alerts;
+pub mod broker;
 pub mod clock;
 pub mod core;
 pub mod courier;

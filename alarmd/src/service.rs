@@ -67,6 +67,8 @@ pub struct AlarmService {
     pub(crate) view: Arc<RwLock<View>>,
     pub(crate) history: Arc<Mutex<History>>,
     pub(crate) camera: Camera1Proxy<'static>,
+    /// What `LastAlert()` returns; written by [`crate::alerts::announce`].
+    pub(crate) last_alert: crate::alerts::LastAlert,
 }
 
 fn read(view: &Arc<RwLock<View>>) -> View {
@@ -212,6 +214,21 @@ impl AlarmService {
         answer
     }
 
+    /// The last alert since alarmd started: (event, time, caption, its first photo as a
+    /// sealed memfd). `NotAvailable` when there was none, or it had no photo.
+    async fn last_alert(&self) -> Result<(u64, u64, String, zbus::OwnedFd), Error> {
+        let a = self
+            .last_alert
+            .get()
+            .ok_or_else(|| Error::NotAvailable("no alert since alarmd started".into()))?;
+        let photo = a.photo.as_deref().ok_or_else(|| {
+            Error::NotAvailable(format!("the alert of event {} had no photo", a.event))
+        })?;
+        let fd = secura_bus::fd::sealed_memfd("last-alert.jpg", photo)
+            .map_err(|e| Error::NotAvailable(format!("cannot hand over the photo: {e}")))?;
+        Ok((a.event, a.at, a.caption, zbus::OwnedFd::from(fd)))
+    }
+
     /// The newest `limit` events (at most 1000), newest first: (time, kind, text, actor).
     async fn history(&self, limit: u32) -> Result<Vec<HistoryEntry>, Error> {
         let h = self
@@ -265,6 +282,15 @@ impl AlarmService {
         old: &str,
         new: &str,
         reason: &str,
+    ) -> zbus::Result<()>;
+
+    /// An alert went out to the owners: its event, when, and its caption.
+    #[zbus(signal)]
+    pub(crate) async fn alerted(
+        emitter: &SignalEmitter<'_>,
+        event: u64,
+        at: u64,
+        caption: &str,
     ) -> zbus::Result<()>;
 }
 

@@ -759,3 +759,50 @@ async fn a_peer_that_never_answers_does_not_delay_the_news_that_it_left() {
     );
     drop(camd);
 }
+
+#[tokio::test]
+async fn an_alert_is_announced_and_its_first_photo_can_be_read_back() {
+    use futures_util::StreamExt;
+    let env = Env::start("", false).await;
+    let fakes = Fakes::start(&env.bus).await.unwrap();
+    let err = env.proxy.last_alert().await.unwrap_err();
+    assert!(matches!(
+        secura_bus::Error::from(err),
+        secura_bus::Error::NotAvailable(_)
+    ));
+    let mut alerted = env.proxy.receive_alerted().await.unwrap();
+    assert!(env.call("Arm").status.success());
+    env.wait_state("armed").await;
+    fakes.sensor.motion().await.unwrap();
+    let sig = tokio::time::timeout(WAIT, alerted.next())
+        .await
+        .expect("Alerted within the wait")
+        .expect("the signal stream stays open");
+    let args = sig.args().unwrap();
+    assert_eq!(args.event, 1);
+    assert!(
+        args.caption
+            .starts_with("Motion detected while armed (event 1)")
+    );
+    let (event, at, caption, fd) = env.proxy.last_alert().await.unwrap();
+    assert_eq!((event, at, caption.as_str()), (1, args.at, args.caption));
+    let bytes = secura_bus::fd::read_all(&std::os::fd::AsFd::as_fd(&fd), 1 << 20).unwrap();
+    assert_eq!(&bytes[..2], &[0xff, 0xd8], "a JPEG");
+    assert!(secura_bus::fd::is_write_sealed(&std::os::fd::AsFd::as_fd(
+        &fd
+    )));
+    // The album botd got is whole although the photo was read on the way.
+    assert!(
+        eventually(WAIT, || async {
+            fakes.bot.sent().iter().any(|s| !s.photos.is_empty())
+        })
+        .await
+    );
+    let album = fakes
+        .bot
+        .sent()
+        .into_iter()
+        .find(|s| !s.photos.is_empty())
+        .unwrap();
+    assert_eq!(album.photos[0], bytes);
+}

@@ -21,7 +21,7 @@ pub type Skip = serde::de::IgnoredAny;
 /// The whole file, with the sections a daemon reads typed and the others [`Skip`]ped.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Document<A = Skip, P = Skip, S = Skip, C = Skip, T = Skip> {
+pub struct Document<A = Skip, P = Skip, S = Skip, C = Skip, T = Skip, M = Skip> {
     /// `[alarm]`
     #[serde(default)]
     pub alarm: A,
@@ -37,11 +37,21 @@ pub struct Document<A = Skip, P = Skip, S = Skip, C = Skip, T = Skip> {
     /// `[telegram]`
     #[serde(default)]
     pub telegram: T,
+    /// `[mqtt]` (absent = no MQTT; mqttd reads it as `Option<MqttConfig>`)
+    #[serde(default)]
+    pub mqtt: M,
 }
 
 /// The whole file with every section typed: what `--check-config` validates, whichever
 /// daemon is asked, so that a typo anywhere is caught.
-pub type Whole = Document<AlarmConfig, PresenceConfig, SensorConfig, CameraConfig, TelegramConfig>;
+pub type Whole = Document<
+    AlarmConfig,
+    PresenceConfig,
+    SensorConfig,
+    CameraConfig,
+    TelegramConfig,
+    Option<MqttConfig>,
+>;
 
 /// What went wrong with the configuration, with where.
 #[derive(Debug, thiserror::Error)]
@@ -138,15 +148,22 @@ pub trait Validate {
 
 impl Validate for Skip {}
 
-impl<A: Validate, P: Validate, S: Validate, C: Validate, T: Validate> Validate
-    for Document<A, P, S, C, T>
+impl<V: Validate> Validate for Option<V> {
+    fn validate(&self) -> Result<(), (String, String)> {
+        self.as_ref().map_or(Ok(()), Validate::validate)
+    }
+}
+
+impl<A: Validate, P: Validate, S: Validate, C: Validate, T: Validate, M: Validate> Validate
+    for Document<A, P, S, C, T, M>
 {
     fn validate(&self) -> Result<(), (String, String)> {
         self.alarm.validate()?;
         self.presence.validate()?;
         self.sensor.validate()?;
         self.camera.validate()?;
-        self.telegram.validate()
+        self.telegram.validate()?;
+        self.mqtt.validate()
     }
 }
 
@@ -691,6 +708,9 @@ fn is_loopback_authority(rest: &str) -> bool {
     host.parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback())
 }
+
+mod mqtt;
+pub use mqtt::{Broker, MqttConfig, Role, valid_node_name};
 
 #[cfg(test)]
 mod tests;

@@ -37,6 +37,13 @@ pub const BOT_PATH: &str = "/org/securapicam/Bot";
 /// The Bot interface, version 1.
 pub const BOT_IFACE: &str = "org.securapicam.Bot1";
 
+/// mqttd: the MQTT link (Home Assistant, other Pis).
+pub const NODES_NAME: &str = "org.securapicam.Nodes";
+/// Object path of mqttd's object.
+pub const NODES_PATH: &str = "/org/securapicam/Nodes";
+/// The Nodes interface, version 1.
+pub const NODES_IFACE: &str = "org.securapicam.Nodes1";
+
 /// Served beside a daemon's main interface in `--sim` mode only.
 pub const SIMULATOR_IFACE: &str = "org.securapicam.Simulator1";
 
@@ -58,16 +65,19 @@ pub enum Service {
     Camera,
     /// botd: Telegram.
     Bot,
+    /// mqttd: the MQTT link (Home Assistant, other Pis); optional, off without `[mqtt]`.
+    Nodes,
 }
 
 impl Service {
     /// Every daemon, alarmd first.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Alarm,
         Service::Presence,
         Service::Sensor,
         Service::Camera,
         Service::Bot,
+        Service::Nodes,
     ];
 
     /// The well-known bus name it owns.
@@ -78,6 +88,7 @@ impl Service {
             Service::Sensor => SENSOR_NAME,
             Service::Camera => CAMERA_NAME,
             Service::Bot => BOT_NAME,
+            Service::Nodes => NODES_NAME,
         }
     }
 
@@ -89,6 +100,7 @@ impl Service {
             Service::Sensor => SENSOR_PATH,
             Service::Camera => CAMERA_PATH,
             Service::Bot => BOT_PATH,
+            Service::Nodes => NODES_PATH,
         }
     }
 
@@ -100,10 +112,11 @@ impl Service {
             Service::Sensor => SENSOR_IFACE,
             Service::Camera => CAMERA_IFACE,
             Service::Bot => BOT_IFACE,
+            Service::Nodes => NODES_IFACE,
         }
     }
 
-    /// The short name people and logs use: `alarmd`, `sniffer`, `sensord`, `camd`, `botd`.
+    /// The short name people and logs use: `alarmd`, `sniffer`, `sensord`, `camd`, `botd`, `mqttd`.
     pub fn short(self) -> &'static str {
         match self {
             Service::Alarm => "alarmd",
@@ -111,6 +124,7 @@ impl Service {
             Service::Sensor => "sensord",
             Service::Camera => "camd",
             Service::Bot => "botd",
+            Service::Nodes => "mqttd",
         }
     }
 
@@ -122,12 +136,13 @@ impl Service {
             Service::Sensor => "secura-sensord",
             Service::Camera => "secura-camd",
             Service::Bot => "secura-botd",
+            Service::Nodes => "secura-mqttd",
         }
     }
 
     /// Whether it serves `org.securapicam.Simulator1` (simulated hardware) with `--sim`.
     pub fn serves_simulator(self) -> bool {
-        !matches!(self, Service::Alarm | Service::Bot)
+        !matches!(self, Service::Alarm | Service::Bot | Service::Nodes)
     }
 
     /// The daemon with this short name.

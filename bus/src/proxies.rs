@@ -52,6 +52,14 @@ pub trait Alarm1 {
     /// property's change stream).
     #[zbus(signal, name = "StateChanged")]
     fn state_transition(&self, old: &str, new: &str, reason: &str) -> zbus::Result<()>;
+
+    /// The last alert: (event, time, caption, its first photo as a sealed memfd);
+    /// `NotAvailable` when there has been none since alarmd started or it had no photo.
+    fn last_alert(&self) -> zbus::Result<(u64, u64, String, OwnedFd)>;
+
+    /// An alert went out to the owners (as botd's `Alert`, or as text without photos).
+    #[zbus(signal)]
+    fn alerted(&self, event: u64, at: u64, caption: &str) -> zbus::Result<()>;
 }
 
 /// `org.securapicam.Presence1`, served by the sniffer.
@@ -178,4 +186,37 @@ pub trait Simulator1 {
     /// Hardware fault injection: a non-empty text breaks the device with that fault, empty
     /// repairs it.
     fn set_fault(&self, fault: &str) -> zbus::Result<()>;
+}
+
+pub use nodes::Nodes1Proxy;
+
+/// Nodes1 in a module of its own: its signals share names (and so generated types) with
+/// Sensor1's and Presence1's.
+pub mod nodes {
+    use zbus::proxy;
+
+    /// `org.securapicam.Nodes1`, served by mqttd (DESIGN §10): the MQTT link and the other Pis.
+    #[proxy(
+        interface = "org.securapicam.Nodes1",
+        default_service = "org.securapicam.Nodes",
+        default_path = "/org/securapicam/Nodes"
+    )]
+    pub trait Nodes1 {
+        /// Whether mqttd is connected to the broker now.
+        #[zbus(property)]
+        fn connected(&self) -> zbus::Result<bool>;
+        /// The broker, as configured (`mqtts://host:8883`), without credentials.
+        #[zbus(property)]
+        fn broker(&self) -> zbus::Result<String>;
+        /// The nodes the hub accepts: (name, online, has sensor, has camera, last seen).
+        #[zbus(property)]
+        fn nodes(&self) -> zbus::Result<Vec<(String, bool, bool, bool, u64)>>;
+
+        /// Motion reported by a node.
+        #[zbus(signal)]
+        fn motion(&self, node: &str, at: u64) -> zbus::Result<()>;
+        /// A sighting reported by a node's sniffer (`source` names the node).
+        #[zbus(signal)]
+        fn sighting(&self, mac: &str, source: &str, at: u64) -> zbus::Result<()>;
+    }
 }

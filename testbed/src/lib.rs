@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod fakes;
 pub mod harness;
 pub mod introspect;
+pub mod mosquitto;
 pub mod netns;
 pub mod system;
 pub mod telegram;

@@ -22,6 +22,8 @@ fn runnable(service: Service) -> &'static str {
         Service::Camera => "[camera]\nbackend = \"sim\"\nwidth = 320\nheight = 240\n",
         // Nothing listens on port 9 of loopback: the bot retries quietly.
         Service::Bot => "[telegram]\nallowed_users = [1]\napi_url = \"http://127.0.0.1:9\"\n",
+        // No broker on port 9 either: mqttd serves Nodes1 and keeps reconnecting.
+        Service::Nodes => "[mqtt]\nnode_name = \"hall\"\nbroker = \"mqtt://127.0.0.1:9\"\n",
     }
 }
 
@@ -33,6 +35,7 @@ fn sections(service: Service) -> &'static [&'static str] {
         Service::Sensor => &["[sensor]"],
         Service::Camera => &["[camera]"],
         Service::Bot => &["[telegram]"],
+        Service::Nodes => &["[mqtt]"],
     }
 }
 
@@ -44,6 +47,7 @@ fn own_section(service: Service) -> &'static str {
         Service::Sensor => "sensor",
         Service::Camera => "camera",
         Service::Bot => "telegram",
+        Service::Nodes => "mqtt",
     }
 }
 

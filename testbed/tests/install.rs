@@ -6,12 +6,13 @@ use secura_testbed::bus::repo_root;
 use std::process::Command;
 
 /// (daemon, highest accepted `systemd-analyze security` exposure) from the install issue.
-const LIMITS: [(&str, f64); 5] = [
+const LIMITS: [(&str, f64); 6] = [
     ("alarmd", 0.5),
     ("sensord", 1.0),
     ("camd", 1.0),
     ("botd", 1.5),
     ("sniffer", 1.5),
+    ("mqttd", 1.5),
 ];
 
 fn read(rel: &str) -> String {
@@ -64,6 +65,7 @@ fn units_users_state_directories_and_policies_agree() {
         ("sensord", "Sensor"),
         ("camd", "Camera"),
         ("botd", "Bot"),
+        ("mqttd", "Nodes"),
     ];
     for (daemon, bus) in policy_names {
         let unit_name = format!("secura-{daemon}.service");
@@ -123,6 +125,11 @@ fn units_users_state_directories_and_policies_agree() {
     );
     let botd = read("systemd/secura-botd.service");
     assert!(botd.contains("LoadCredential=telegram-token:"));
+    let mqttd = read("systemd/secura-mqttd.service");
+    assert_eq!(
+        key(&mqttd, "RestrictAddressFamilies"),
+        vec!["AF_UNIX AF_INET AF_INET6"]
+    );
 }
 
 #[test]
@@ -146,7 +153,7 @@ fn every_policy_and_interface_file_is_well_formed_and_loads_into_dbus_daemon() {
             confs += 1;
         }
     }
-    assert_eq!(confs, 5, "one policy file per bus name");
+    assert_eq!(confs, 6, "one policy file per bus name");
     let bus = secura_testbed::TestBus::start().unwrap();
     let log = std::fs::read_to_string(bus.dir().join("dbus-daemon.log")).unwrap_or_default();
     assert!(
@@ -165,6 +172,7 @@ fn exits(service: secura_bus::names::Service) -> &'static [secura_kit::Exit] {
         Service::Sensor => secura_sensord::Sensord::EXITS,
         Service::Camera => secura_camd::Camd::EXITS,
         Service::Bot => secura_botd::Botd::EXITS,
+        Service::Nodes => secura_mqttd::Mqttd::EXITS,
     }
 }
 
@@ -226,7 +234,7 @@ fn every_unit_bounds_its_memory_tasks_and_open_files() {
             assert!(n > 0 && n <= most, "{name}: {k}={} is not a bound", v[0]);
         }
     }
-    assert_eq!(units, 6, "five daemons and the monitor interface");
+    assert_eq!(units, 7, "six daemons and the monitor interface");
 }
 
 /// `64M`, `32`: a number with an optional K/M/G suffix (powers of 1024, as systemd reads them).

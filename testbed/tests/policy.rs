@@ -20,6 +20,7 @@ const WAIT: Duration = Duration::from_secs(30);
 enum Caller {
     Alarmd,
     Botd,
+    Mqttd,
     Root,
     Operator,
     Other,
@@ -30,6 +31,7 @@ impl Caller {
         match self {
             Caller::Alarmd => Some("secura-alarmd"),
             Caller::Botd => Some("secura-botd"),
+            Caller::Mqttd => Some("secura-mqttd"),
             Caller::Root => None,
             Caller::Operator => Some(OPERATOR),
             Caller::Other => Some("nobody"),
@@ -37,9 +39,10 @@ impl Caller {
     }
 }
 
-const ALL: [Caller; 5] = [
+const ALL: [Caller; 6] = [
     Caller::Alarmd,
     Caller::Botd,
+    Caller::Mqttd,
     Caller::Root,
     Caller::Operator,
     Caller::Other,
@@ -110,8 +113,11 @@ async fn start_system() -> System {
              [sensor]\nbackend = \"sim\"\nwarmup = \"0s\"\n\
              [camera]\nbackend = \"sim\"\nwidth = 320\nheight = 240\npre_trigger = \"1s\"\n\
              burst_count = 1\n\
-             [telegram]\nallowed_users = [1001]\napi_url = \"{}\"\n",
-            stand_in.url()
+             [telegram]\nallowed_users = [1001]\napi_url = \"{}\"\n\
+             [mqtt]\nnode_name = \"policy\"\nbroker = \"mqtt://127.0.0.1:{}\"\n",
+            stand_in.url(),
+            // No broker there: mqttd serves Nodes1 all the same, retrying in the background.
+            secura_testbed::mosquitto::free_port().unwrap()
         ),
     )
     .unwrap();
@@ -123,9 +129,10 @@ async fn start_system() -> System {
         ("camd", CAMERA_NAME),
         ("botd", BOT_NAME),
         ("alarmd", ALARM_NAME),
+        ("mqttd", NODES_NAME),
     ] {
-        // alarmd has no simulated hardware, so no --sim.
-        let args: &[&str] = if daemon == "alarmd" {
+        // alarmd and mqttd have no simulated hardware, so no --sim.
+        let args: &[&str] = if daemon == "alarmd" || daemon == "mqttd" {
             &["--config", &cfg, "-d"]
         } else {
             &["--config", &cfg, "--sim", "-d"]
@@ -197,6 +204,8 @@ fn cells() -> Vec<Cell> {
     let cam = |rest: &[&'static str]| call(CAMERA_NAME, CAMERA_PATH, CAMERA_IFACE, rest);
     let bot = |rest: &[&'static str]| call(BOT_NAME, BOT_PATH, BOT_IFACE, rest);
     let controllers: &[Caller] = &[Botd, Root, Operator];
+    // mqttd relays Home Assistant (CommandAs), takes its photo and reads what it mirrors.
+    let mirror: &[Caller] = &[Botd, Mqttd, Root, Operator];
     vec![
         Cell {
             what: "Alarm1.Arm",
@@ -221,22 +230,37 @@ fn cells() -> Vec<Cell> {
         Cell {
             what: "Alarm1.Snapshot",
             args: alarm(&["Snapshot"]),
-            allowed: controllers,
+            allowed: mirror,
         },
         Cell {
             what: "Alarm1.CommandAs",
             args: alarm(&["CommandAs", "ss", "enable", "telegram:1001"]),
-            allowed: &[Botd, Root],
+            allowed: &[Botd, Mqttd, Root],
         },
         Cell {
             what: "Alarm1.History",
             args: alarm(&["History", "u", "1"]),
-            allowed: controllers,
+            allowed: mirror,
+        },
+        Cell {
+            what: "Alarm1.LastAlert",
+            args: alarm(&["LastAlert"]),
+            allowed: mirror,
         },
         Cell {
             what: "Alarm1 GetAll",
             args: props(ALARM_NAME, ALARM_PATH, ALARM_IFACE),
-            allowed: controllers,
+            allowed: mirror,
+        },
+        Cell {
+            what: "Nodes1 GetAll",
+            args: props(NODES_NAME, NODES_PATH, NODES_IFACE),
+            allowed: &[Alarmd, Root, Operator],
+        },
+        Cell {
+            what: "Sensor1 GetAll",
+            args: props(SENSOR_NAME, SENSOR_PATH, SENSOR_IFACE),
+            allowed: &[Alarmd, Mqttd, Root, Operator],
         },
         Cell {
             what: "Presence1.Probe",
@@ -291,8 +315,9 @@ async fn every_cell_of_the_policy_matrix_holds_with_real_users() {
             // The owner calling itself is not a cell of the matrix ("–").
             let own = matches!(
                 (caller, cell.what.split('.').next().unwrap_or("")),
-                (Caller::Alarmd, "Alarm1") | (Caller::Botd, "Bot1")
-            ) || (caller == Caller::Alarmd && cell.what.starts_with("Alarm1"));
+                (Caller::Alarmd, "Alarm1") | (Caller::Botd, "Bot1") | (Caller::Mqttd, "Nodes1")
+            ) || (caller == Caller::Alarmd && cell.what.starts_with("Alarm1"))
+                || (caller == Caller::Mqttd && cell.what.starts_with("Nodes1"));
             if own {
                 row.push_str("  –   ");
                 continue;
@@ -322,6 +347,7 @@ async fn every_cell_of_the_policy_matrix_holds_with_real_users() {
         (ALARM_NAME, ALARM_PATH),
         (CAMERA_NAME, CAMERA_PATH),
         (BOT_NAME, BOT_PATH),
+        (NODES_NAME, NODES_PATH),
     ] {
         let out = busctl_as(
             &sys.bus,
@@ -370,6 +396,7 @@ async fn wrong_users_cannot_own_names_or_send_the_daemons_signals() {
         SENSOR_NAME,
         CAMERA_NAME,
         BOT_NAME,
+        NODES_NAME,
     ] {
         assert_eq!(
             busprobe_as(&sys.bus, "nobody", &["own", name]),

@@ -57,6 +57,8 @@ pub enum TroubleKey {
     History,
     /// botd refused a message for good.
     Delivery,
+    /// mqttd cannot reach the MQTT broker.
+    Mqtt,
     /// A device is heard on the radio or LAN but never answers ARP.
     Unanswered(MacAddr),
 }
@@ -72,6 +74,7 @@ impl fmt::Display for TroubleKey {
             TroubleKey::StateUnsaved => f.write_str("state-unsaved"),
             TroubleKey::History => f.write_str("history"),
             TroubleKey::Delivery => f.write_str("delivery"),
+            TroubleKey::Mqtt => f.write_str("mqtt"),
             TroubleKey::Unanswered(mac) => write!(f, "unanswered:{mac}"),
         }
     }
@@ -95,6 +98,7 @@ impl TryFrom<String> for TroubleKey {
             "state-unsaved" => TroubleKey::StateUnsaved,
             "history" => TroubleKey::History,
             "delivery" => TroubleKey::Delivery,
+            "mqtt" => TroubleKey::Mqtt,
             other => match other.strip_prefix("unanswered:") {
                 Some(mac) => TroubleKey::Unanswered(
                     MacAddr::parse(mac).ok_or_else(|| format!("bad trouble key {s:?}"))?,
@@ -122,6 +126,7 @@ mod tests {
             TroubleKey::StateUnsaved,
             TroubleKey::History,
             TroubleKey::Delivery,
+            TroubleKey::Mqtt,
             TroubleKey::Unanswered(MacAddr([0xa4, 0, 0, 0, 0, 1])),
         ];
         keys.extend(Service::ALL.map(TroubleKey::Missing));

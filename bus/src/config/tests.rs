@@ -241,3 +241,47 @@ fn mac_display_is_lowercase_colon_form() {
     assert!(!m.is_locally_administered());
     assert!(MacAddr::parse("aa:bb:cc:dd:ee:0f:11").is_none());
 }
+
+#[test]
+fn example_mqtt_section_uncommented_holds_the_defaults() {
+    let start = EXAMPLE
+        .find("# [mqtt]\n")
+        .expect("config/config.toml has a commented [mqtt] section");
+    let block: String = EXAMPLE[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let doc: Document<Skip, Skip, Skip, Skip, Skip, Option<MqttConfig>> =
+        parse(Path::new("test.toml"), &block).unwrap();
+    let mqtt = doc.mqtt.expect("the section is there once uncommented");
+    assert_eq!(mqtt, MqttConfig::default());
+    let documented = toml::to_string(&mqtt).unwrap();
+    for line in documented.lines() {
+        if let Some((key, _)) = line.split_once(" = ") {
+            assert!(
+                block.contains(&format!("\n{key} = ")),
+                "[mqtt] {key} is not documented"
+            );
+        }
+    }
+}
+
+#[test]
+fn absent_mqtt_section_means_no_mqtt() {
+    let doc: Document<Skip, Skip, Skip, Skip, Skip, Option<MqttConfig>> =
+        parse(Path::new("test.toml"), "[alarm]\n").unwrap();
+    assert!(doc.mqtt.is_none());
+}
+
+#[test]
+fn unknown_mqtt_key_is_located() {
+    let err = parse::<Document<Skip, Skip, Skip, Skip, Skip, Option<MqttConfig>>>(
+        Path::new("c.toml"),
+        "[mqtt]\nbroker = \"mqtt://h\"\npasword_file = \"/x\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("c.toml:3:"), "{err}");
+    assert!(err.contains("pasword_file"), "{err}");
+}
