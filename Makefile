@@ -40,7 +40,7 @@ clean:
 # printed at the end. Fails when a target crashes.
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS = sniffer/dot11_radiotap sniffer/ether_arp botd/telegram_updates \
-	botd/outbox_entry bus/config_file
+	botd/outbox_entry bus/config_file mqttd/mqtt_command
 .PHONY: fuzz
 fuzz:
 	@mkdir -p target/fuzz

@@ -1,5 +1,5 @@
 //! `secura-bench` (`make bench`): the figures of the README — sniffer pipeline throughput
-//! against a bare libpcap read, alert latency and presence latency across the release daemons,
+//! against a bare libpcap read, alert, presence and MQTT latency across the release daemons,
 //! their idle footprint, and the install size — printed as a table (min / median / p99 / max
 //! over repeated runs, with the machine) and written to `target/bench/results.md`.
 //!
@@ -9,6 +9,7 @@ mod alert;
 mod capgen;
 mod footprint;
 mod machine;
+mod mqtt;
 mod presence;
 mod procfs;
 mod report;
@@ -35,6 +36,8 @@ enum Part {
     Alert,
     /// Presence latency (root).
     Presence,
+    /// Alarm state → MQTT state topic latency (needs mosquitto).
+    Mqtt,
     /// Install size.
     Size,
 }
@@ -63,6 +66,9 @@ struct Args {
     /// Motion events for the alert latency.
     #[arg(long, default_value_t = 200)]
     events: usize,
+    /// Alarm state changes for the MQTT latency.
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
     /// Phone arrivals for the presence latency.
     #[arg(long, default_value_t = 25)]
     arrivals: usize,
@@ -161,6 +167,13 @@ fn run(args: &Args) -> Result<bool> {
         sections.push(
             rt.block_on(presence::run(args.arrivals))
                 .unwrap_or_else(|e| failed("Presence latency", e)),
+        );
+    }
+    if want(Part::Mqtt) {
+        eprintln!("MQTT latency ({} state changes)", args.changes);
+        sections.push(
+            rt.block_on(mqtt::run(&args.work, args.changes))
+                .unwrap_or_else(|e| failed("MQTT latency", e)),
         );
     }
     if want(Part::Size) {

@@ -3,10 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use secura_bus::names;
-use secura_testbed::mosquitto::Mosquitto;
+use secura_testbed::eventually;
 use secura_testbed::system::{Options, System};
-use secura_testbed::{Daemon, eventually};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,27 +16,8 @@ async fn motion_while_armed_is_triggered_in_home_assistant_with_the_alerts_photo
     let sys = System::start(Options::default().alarm("exit_delay", "\"1s\""))
         .await
         .unwrap();
-    let broker = Mosquitto::start(&sys.bus().dir().join("broker")).unwrap();
-    // The same configuration file, with an [mqtt] section the other daemons never read.
-    let mut text = std::fs::read_to_string(&sys.config).unwrap();
-    text.push_str(&format!(
-        "\n[mqtt]\nnode_name = \"hall\"\nbroker = \"{}\"\n",
-        broker.url(false)
-    ));
-    let cfg = sys.bus().dir().join("with-mqtt.toml");
-    std::fs::write(&cfg, text).unwrap();
-    let mqttd = Daemon::spawn(
-        sys.bus(),
-        "secura-mqttd",
-        &["--config", cfg.to_str().unwrap(), "-d"],
-        &sys.bus().dir().join("mqttd"),
-    )
-    .unwrap();
-    sys.bus()
-        .wait_for_name(names::NODES_NAME, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", mqttd.log()));
-
+    let mqtt = sys.start_mqtt().await.unwrap();
+    let (broker, mqttd) = (&mqtt.broker, &mqtt.daemon);
     let last: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
     let mut o = MqttOptions::new("home-assistant", "127.0.0.1", broker.port());
     o.set_max_packet_size(8 << 20, 8 << 20);

@@ -280,6 +280,53 @@ impl System {
     pub fn options(&self) -> &Options {
         &self.opts
     }
+
+    /// Add Home Assistant's side: a real Mosquitto on a free loopback port and secura-mqttd
+    /// (this Pi named `hall`) reading the same configuration plus an `[mqtt]` section the other
+    /// daemons never read; returns once mqttd owns its name.
+    pub async fn start_mqtt(&self) -> Result<Mqtt> {
+        let broker = crate::mosquitto::Mosquitto::start(&self.bus.dir().join("broker"))?;
+        let mut text = std::fs::read_to_string(&self.config)?;
+        text.push_str(&format!(
+            "\n[mqtt]\nnode_name = \"hall\"\nbroker = \"{}\"\n",
+            broker.url(false)
+        ));
+        let config = self.bus.dir().join("with-mqtt.toml");
+        std::fs::write(&config, text)?;
+        let daemon = Daemon::spawn(
+            &self.bus,
+            "secura-mqttd",
+            &[
+                "--config",
+                config.to_str().context("the config path is not UTF-8")?,
+                "-d",
+            ],
+            &self.bus.dir().join("state-mqttd"),
+        )?;
+        if let Err(e) = self
+            .bus
+            .wait_for_name(secura_bus::names::NODES_NAME, START)
+            .await
+        {
+            bail!("{e}\n{}", daemon.log());
+        }
+        Ok(Mqtt {
+            broker,
+            daemon,
+            config,
+        })
+    }
+}
+
+/// mqttd and its broker, beside a [`System`]; both are killed when it is dropped.
+#[derive(Debug)]
+pub struct Mqtt {
+    /// The broker (anonymous, plain TCP on loopback).
+    pub broker: crate::mosquitto::Mosquitto,
+    /// secura-mqttd.
+    pub daemon: Daemon,
+    /// Its configuration file.
+    pub config: PathBuf,
 }
 
 fn state_dir(bus: &TestBus, part: Part) -> PathBuf {

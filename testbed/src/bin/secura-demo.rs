@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result, bail};
 use secura_bus::names;
-use secura_testbed::system::{OWNER, Options, PHONE, Part, RealTelegram, System};
+use secura_testbed::system::{Mqtt, OWNER, Options, PHONE, Part, RealTelegram, System};
 use secura_testbed::telegram::Call;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -153,7 +153,7 @@ fn copy_event_photos(sys: &System, to: &Path) -> Result<usize> {
     Ok(n)
 }
 
-fn print_try(sys: &System, real: bool) {
+fn print_try(sys: &System, real: bool, mqtt: Option<&Mqtt>) {
     let a = sys.bus().address();
     let (alarm, path, iface) = (names::ALARM_NAME, names::ALARM_PATH, names::ALARM_IFACE);
     let sim = names::SIMULATOR_IFACE;
@@ -179,6 +179,16 @@ fn print_try(sys: &System, real: bool) {
         names::CAMERA_NAME,
         names::CAMERA_PATH
     );
+    if let Some(m) = mqtt {
+        let port = m.broker.port();
+        println!(
+            "  Home Assistant's view (a local Mosquitto on port {port}, secura-mqttd as \"hall\"):"
+        );
+        println!("    mosquitto_sub -h 127.0.0.1 -p {port} -v -t 'secura/#' -t 'homeassistant/#'");
+        println!(
+            "    mosquitto_pub -h 127.0.0.1 -p {port} -t secura/hall/alarm/set -m ARM_AWAY   # DISARM"
+        );
+    }
     println!("  daemon logs: {}/secura-*.log", sys.bus().dir().display());
     if real {
         println!("  Talk to your bot on Telegram: /status, /history, /arm, /disarm, /photo, /help");
@@ -291,6 +301,21 @@ async fn main() -> Result<()> {
     let mut sys = System::start(opts)
         .await
         .context("starting the system (build the daemons first: make build)")?;
+    let mqtt = if secura_testbed::mosquitto::available() {
+        say("Starting a local Mosquitto and secura-mqttd (what Home Assistant would see)");
+        match sys.start_mqtt().await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("    MQTT left out: {e:#}");
+                None
+            }
+        }
+    } else {
+        println!(
+            "    (no mosquitto installed: the Home Assistant side is left out; apt install mosquitto)"
+        );
+        None
+    };
     let mut chat = Chat {
         seen: 0,
         photos,
@@ -309,7 +334,7 @@ async fn main() -> Result<()> {
         eprintln!("\nthe scenario failed: {e:#}");
     }
     if let Some(Ok(())) = outcome {
-        print_try(&sys, real);
+        print_try(&sys, real, mqtt.as_ref());
         let mut lines = stdin_lines();
         let mut stdin_open = true;
         loop {
@@ -329,6 +354,13 @@ async fn main() -> Result<()> {
     }
 
     say("Stopping (SIGTERM to every daemon)");
+    if let Some(mut m) = mqtt {
+        match m.daemon.stop(Duration::from_secs(10)) {
+            Ok(Some(c)) => println!("    secura-mqttd    exited with {c}"),
+            Ok(None) => println!("    secura-mqttd    was not running"),
+            Err(e) => println!("    secura-mqttd    {e:#}"),
+        }
+    }
     for (part, code) in sys.shutdown(Duration::from_secs(10)) {
         match code {
             Ok(Some(c)) => println!("    secura-{:<8} exited with {c}", part.short()),
