@@ -709,6 +709,7 @@ fn is_loopback_authority(rest: &str) -> bool {
         .is_ok_and(|ip| ip.is_loopback())
 }
 
+pub mod checks;
 mod mqtt;
 pub use mqtt::{Broker, MqttConfig, Role, valid_node_name};
 

@@ -141,12 +141,38 @@ pub fn serve<D: Daemon>(common: &CommonArgs, sim: bool) -> ExitCode {
     }
 }
 
-/// `--check-config`: the whole file (every section, so a typo anywhere is caught), then this
-/// daemon's sections printed.
+/// `--check-config`: the whole file (every section, so a typo anywhere is caught) and what it
+/// names (token file, interfaces, devices: [`cross_check`]), then this daemon's sections
+/// printed. Warnings go to stderr and leave the exit code 0; a problem exits 78.
+///
+/// [`cross_check`]: secura_bus::config::checks::cross_check
 fn check_config<D: Daemon>(common: &CommonArgs) -> Exit {
+    use secura_bus::config::checks::{Host, Severity, cross_check};
     let binary = D::SERVICE.binary();
-    if let Err(e) = config::load::<config::Whole>(&common.config) {
-        eprintln!("{binary}: {e}");
+    let whole = match config::load::<config::Whole>(&common.config) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("{binary}: {e}");
+            return Exit::Config;
+        }
+    };
+    let found = cross_check(&whole, &Host::this());
+    for f in &found {
+        let level = match f.severity {
+            Severity::Problem => "problem",
+            Severity::Warning => "warning",
+        };
+        eprintln!("{binary}: {}: {level}: {}", common.config.display(), f.text);
+    }
+    let problems = found
+        .iter()
+        .filter(|f| f.severity == Severity::Problem)
+        .count();
+    if problems > 0 {
+        eprintln!(
+            "{binary}: {}: {problems} problem(s) to fix before the system can run",
+            common.config.display()
+        );
         return Exit::Config;
     }
     let mine: D::Config = match config::load(&common.config) {

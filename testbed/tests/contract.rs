@@ -181,6 +181,49 @@ fn check_config_of_any_daemon_catches_a_typo_in_another_daemons_section() {
 }
 
 #[test]
+fn check_config_of_any_daemon_looks_at_what_the_file_names() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("telegram-token");
+    std::fs::write(&token, "123:abc").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let telegram = format!(
+        "[telegram]\nallowed_users = []\ntoken_file = \"{}\"\n",
+        token.display()
+    );
+    let example_phone = "[[presence.devices]]\nname = \"Alice\"\nmac = \"a4:5e:60:12:34:56\"\n";
+    for service in Service::ALL {
+        // Only what another daemon reads is wrong: each still says so.
+        let mine = match service {
+            Service::Bot | Service::Presence | Service::Alarm => "",
+            s => runnable(s),
+        };
+        let text = format!("{mine}{telegram}{example_phone}");
+        let cfg = write_config(dir.path(), &text);
+        let check = || {
+            run_to_end(
+                service.binary(),
+                &["--check-config", "--config", cfg.to_str().unwrap()],
+            )
+            .unwrap()
+        };
+        let (code, out) = check();
+        assert_eq!(code, Some(78), "{}: {out}", service.binary());
+        assert!(out.contains("can be read by other users"), "{out}");
+        // Warnings alone leave it valid, and are still printed.
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (code, out) = check();
+        assert_eq!(code, Some(0), "{}: {out}", service.binary());
+        assert!(
+            out.contains("warning: [telegram] allowed_users is empty"),
+            "{out}"
+        );
+        assert!(out.contains("still has the example's MAC"), "{out}");
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+#[test]
 fn as_root_without_allow_root_every_daemon_exits_77() {
     if !is_root() {
         eprintln!("skipped: not root");
