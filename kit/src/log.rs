@@ -6,6 +6,7 @@
 //! shows the facts, not bare words whose details only `-o verbose` would reveal.
 
 use std::fmt;
+use std::io::IsTerminal;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
@@ -19,7 +20,11 @@ pub fn init(debug: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if debug {
-        let _ = builder.with_writer(std::io::stdout).try_init();
+        // Colour only at a terminal: a log file (the demo's, a test's) stays plain text.
+        let _ = builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(std::io::stdout)
+            .try_init();
         return;
     }
     if under_journal() {
@@ -29,7 +34,10 @@ pub fn init(debug: bool) {
             .try_init();
         return;
     }
-    let _ = builder.with_writer(std::io::stderr).try_init();
+    let _ = builder
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// A line for the journal: priority prefix, message, fields; no time, level or colour (the

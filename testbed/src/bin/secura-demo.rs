@@ -15,10 +15,50 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(60);
+/// The Telegram commands the demo suggests.
+const COMMANDS: &str = "/status, /history, /who, /arm, /disarm, /disable, /enable, /photo, /help";
+
+/// `text` in the given SGR style at a terminal, plain otherwise (a log file, a pipe).
+fn paint(style: &str, text: &str) -> String {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        format!("\x1b[{style}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
 
 fn say(text: &str) {
-    println!("\n\x1b[1m==> {text}\x1b[0m");
+    println!("\n{}", paint("1", &format!("==> {text}")));
 }
+
+/// This run's name: its start in UTC, usable as a directory name (`20261202-140231`).
+fn run_name() -> String {
+    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    t.trim_end_matches('Z')
+        .replace(['-', ':'], "")
+        .replace('T', "-")
+}
+
+/// Who a line typed at the demo's prompt comes from: `/as stranger /status` from someone the
+/// bot does not know, `/as 2 /start CODE` from user 2, anything else from the owner.
+fn sender(line: &str) -> (i64, &str) {
+    let Some(rest) = line.strip_prefix("/as ") else {
+        return (OWNER, line);
+    };
+    let (who, text) = rest.trim_start().split_once(' ').unwrap_or((rest, ""));
+    let id = match who {
+        "stranger" => STRANGER,
+        n => match n.parse() {
+            Ok(id) => id,
+            Err(_) => return (OWNER, line),
+        },
+    };
+    (id, text.trim())
+}
+
+/// The user id `/as stranger` sends as: not allowed, never paired.
+const STRANGER: i64 = 987_654_321;
 
 fn real_telegram() -> Result<Option<RealTelegram>> {
     let token = std::env::var("SECURA_DEMO_TOKEN").unwrap_or_default();
@@ -38,16 +78,28 @@ fn real_telegram() -> Result<Option<RealTelegram>> {
     }
 }
 
-/// Prints what the owner's Telegram received since the last call; saves album photos.
+/// Every message the bot sent, to any chat, in order.
+fn messages(sys: &System) -> Vec<Call> {
+    sys.tg
+        .calls()
+        .into_iter()
+        .filter(|c| c.chat.is_some() && c.method.starts_with("send"))
+        .collect()
+}
+
+/// Prints what the bot sent since the last call (the owner's chat, and others by id); saves
+/// album photos.
 struct Chat {
     seen: usize,
+    /// This run's own folder for the albums' photos.
     photos: PathBuf,
-    saved: usize,
+    /// Albums saved so far (each gets its own file names).
+    albums: usize,
 }
 
 impl Chat {
     fn show(&mut self, sys: &System) -> Result<()> {
-        let sent = sys.sent();
+        let sent = messages(sys);
         for call in sent.iter().skip(self.seen) {
             self.print(call)?;
         }
@@ -57,6 +109,10 @@ impl Chat {
 
     fn print(&mut self, call: &Call) -> Result<()> {
         let text = call.text.clone().unwrap_or_default();
+        let to = match call.chat {
+            Some(c) if c != OWNER => format!(" to {c}"),
+            _ => String::new(),
+        };
         if call.photos.is_empty() {
             let buttons = call.buttons();
             let extra = if buttons.is_empty() {
@@ -65,7 +121,8 @@ impl Chat {
                 format!("  [buttons: {}]", buttons.join(", "))
             };
             println!(
-                "    \x1b[36m[telegram]\x1b[0m {}{extra}",
+                "    {}{to} {}{extra}",
+                paint("36", "[telegram]"),
                 text.trim_end().replace('\n', "\n               ")
             );
             return Ok(());
@@ -73,16 +130,17 @@ impl Chat {
         std::fs::create_dir_all(&self.photos)
             .with_context(|| format!("creating {}", self.photos.display()))?;
         let mut files = Vec::new();
-        for bytes in &call.photos {
-            self.saved += 1;
+        self.albums += 1;
+        for (n, bytes) in call.photos.iter().enumerate() {
             let f = self
                 .photos
-                .join(format!("alert-photo-{:02}.jpg", self.saved));
+                .join(format!("alert-{:02}-photo-{:02}.jpg", self.albums, n + 1));
             std::fs::write(&f, bytes).with_context(|| format!("writing {}", f.display()))?;
             files.push(f.display().to_string());
         }
         println!(
-            "    \x1b[36m[telegram]\x1b[0m album of {} photos: {}",
+            "    {}{to} album of {} photos: {}",
+            paint("36", "[telegram]"),
             call.photos.len(),
             text.trim_end().replace('\n', "\n               ")
         );
@@ -124,7 +182,7 @@ async fn wait_sent(
     let deadline = tokio::time::Instant::now() + STEP;
     loop {
         chat.show(sys)?;
-        if sys.sent().iter().skip(before).any(&want) {
+        if messages(sys).iter().skip(before).any(&want) {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -165,7 +223,7 @@ fn print_try(sys: &System, real: bool, mqtt: Option<&Mqtt>) {
     println!("    busctl call {alarm} {path} {iface} History u 10");
     println!("  simulated events:");
     println!(
-        "    busctl call {} {} {sim} Motion",
+        "    busctl call {} {} {sim} Motion   # MotionEnded",
         names::SENSOR_NAME,
         names::SENSOR_PATH
     );
@@ -189,16 +247,72 @@ fn print_try(sys: &System, real: bool, mqtt: Option<&Mqtt>) {
             "    mosquitto_pub -h 127.0.0.1 -p {port} -t secura/hall/alarm/set -m ARM_AWAY   # DISARM"
         );
     }
-    println!("  daemon logs: {}/secura-*.log", sys.bus().dir().display());
+    println!(
+        "  daemon logs: {}/secura-*.log (kept after Ctrl-C)",
+        sys.bus().dir().display()
+    );
     if real {
-        println!("  Talk to your bot on Telegram: /status, /history, /arm, /disarm, /photo, /help");
+        println!("  Talk to your bot on Telegram: {COMMANDS}");
     } else {
         println!(
-            "  Type a Telegram command here (/status, /history, /arm, /disarm, /photo, /help) \
-             and press Enter: it is sent to the bot as the owner."
+            "  Type a Telegram command here ({COMMANDS}) and press Enter: it is sent to the bot \
+             as the owner. `/as stranger /status` sends as someone the bot does not know (who \
+             gets silence); `/as 2 /start CODE` as user 2 (a code from busctl call {} {} {} \
+             CreatePairingCode)",
+            names::BOT_NAME,
+            names::BOT_PATH,
+            names::BOT_IFACE
         );
     }
     println!("  Ctrl-C stops everything.");
+}
+
+/// The first line of botd's log that `want` accepts, waiting up to a minute; the error says
+/// `missing` and botd's last warning.
+async fn wait_log(sys: &System, want: impl Fn(&str) -> bool, missing: &str) -> Result<String> {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let log = sys.daemon(Part::Botd).map(|d| d.log()).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| want(l)) {
+            return Ok(line.to_string());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let last = log.lines().rev().find(|l| l.contains("WARN")).unwrap_or("");
+            bail!("{missing} within {STEP:?}; botd's last warning: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `key=value` out of a log line.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// With the user's own bot: botd's first request is getMe; a bad token ends the demo here,
+/// with Telegram's own reason, rather than an alert that silently goes nowhere.
+async fn check_token(sys: &System) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let log = sys.daemon(Part::Botd).map(|d| d.log()).unwrap_or_default();
+        if log.contains("connected to the Bot API") {
+            println!("    Telegram accepted the token (getMe answered).");
+            return Ok(());
+        }
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("request=\"getMe\"") || l.contains("request=getMe"))
+        {
+            bail!(
+                "Telegram refused getMe, so SECURA_DEMO_TOKEN is wrong or Telegram cannot be reached: {line}"
+            );
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("botd did not reach the Bot API within {STEP:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn scenario(sys: &System, chat: &mut Chat, real: bool) -> Result<()> {
@@ -213,6 +327,7 @@ async fn scenario(sys: &System, chat: &mut Chat, real: bool) -> Result<()> {
     }
     if real {
         println!("    botd talks to the real Telegram; only your user id is allowed.");
+        check_token(sys).await?;
     } else {
         println!("    botd talks to a local stand-in of the Telegram Bot API.");
     }
@@ -229,10 +344,22 @@ async fn scenario(sys: &System, chat: &mut Chat, real: bool) -> Result<()> {
     wait_state(sys, chat, "verifying").await?;
     wait_state(sys, chat, "armed").await?;
     if real {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let line = wait_log(
+            sys,
+            |l| l.contains("alert queued"),
+            "the alert was not handed to botd",
+        )
+        .await?;
+        let id = field(&line, "id").context("botd's \"alert queued\" line has no id")?;
+        wait_log(
+            sys,
+            |l| l.contains(" delivered") && field(l, "id") == Some(id),
+            "Telegram has not accepted the alert album",
+        )
+        .await?;
         let n = copy_event_photos(sys, &chat.photos)?;
         println!(
-            "    The alert album went to your Telegram; its {n} photos are also in {}",
+            "    Telegram accepted the alert album; its {n} photos are also in {}",
             chat.photos.display()
         );
     } else {
@@ -287,7 +414,9 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
 async fn main() -> Result<()> {
     let telegram = real_telegram()?;
     let real = telegram.is_some();
-    let photos = std::env::current_dir()?.join("demo-photos");
+    let run = run_name();
+    let photos = std::env::current_dir()?.join("demo-photos").join(&run);
+    let kept_logs = std::env::current_dir()?.join("demo-logs").join(&run);
     let opts = Options {
         alarm: vec![
             ("away_after".into(), "\"5s\"".into()),
@@ -319,7 +448,7 @@ async fn main() -> Result<()> {
     let mut chat = Chat {
         seen: 0,
         photos,
-        saved: 0,
+        albums: 0,
     };
 
     use tokio::signal::unix::{SignalKind, signal};
@@ -343,7 +472,11 @@ async fn main() -> Result<()> {
                 _ = term.recv() => break,
                 line = lines.recv(), if stdin_open => match line {
                     Some(l) if !real && !l.trim().is_empty() => {
-                        sys.tg.send_text(OWNER, l.trim());
+                        let (from, text) = sender(l.trim());
+                        if from != OWNER {
+                            println!("    [as {from}] {text}");
+                        }
+                        sys.tg.send_text(from, text);
                     }
                     Some(_) => {}
                     None => stdin_open = false,
@@ -368,5 +501,25 @@ async fn main() -> Result<()> {
             Err(e) => println!("    secura-{:<8} {e:#}", part.short()),
         }
     }
+    match keep_logs(&sys, &kept_logs) {
+        Ok(n) => println!("    {n} logs kept in {}", kept_logs.display()),
+        Err(e) => eprintln!("    the logs could not be kept: {e:#}"),
+    }
     outcome.unwrap_or(Ok(()))
+}
+
+/// Copy the daemons' and the bus's logs out of the private bus's directory, which goes away
+/// with the demo.
+fn keep_logs(sys: &System, to: &Path) -> Result<usize> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    let mut n = 0;
+    for f in std::fs::read_dir(sys.bus().dir())?.flatten() {
+        let path = f.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            std::fs::copy(&path, to.join(f.file_name()))
+                .with_context(|| format!("copying {}", path.display()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
