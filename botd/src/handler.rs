@@ -295,13 +295,9 @@ impl Handler {
             Command::Disarm => change(secura_bus::types::Command::Disarm).await,
             Command::Enable => change(secura_bus::types::Command::Enable).await,
             Command::Disable => change(secura_bus::types::Command::Disable).await,
-            Command::Status => match report::read_view(&self.alarm).await {
-                Ok(v) => Reply::Text(report::status_text(
-                    &v,
-                    self.shared.status().outbox,
-                    now_micros(),
-                )),
-                Err(e) => Reply::Text(bus_failure(e)),
+            Command::Status => match self.shared.alarm_down_since() {
+                Some(since) => Reply::Text(crate::watch::not_running_text(since)),
+                None => self.status().await,
             },
             Command::Who => match self.alarm.devices().await {
                 Ok(d) => Reply::Text(report::who_text(&d, now_micros())),
@@ -323,6 +319,17 @@ impl Handler {
             Command::Start(_) => {
                 Reply::Text("You are already paired. /help lists what I understand.".into())
             }
+        }
+    }
+
+    async fn status(&self) -> Reply {
+        match report::read_view(&self.alarm).await {
+            Ok(v) => Reply::Text(report::status_text(
+                &v,
+                self.shared.status().outbox,
+                now_micros(),
+            )),
+            Err(e) => Reply::Text(bus_failure(e)),
         }
     }
 

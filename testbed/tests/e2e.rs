@@ -374,3 +374,58 @@ async fn a_crashed_daemon_is_noticed_as_a_trouble_and_its_return_as_resolved() {
     }
     assert_eq!(sys.state().await, "disarmed");
 }
+
+/// How long botd waits before saying alarmd is gone (`secura_botd::watch::GRACE`).
+const ALARM_GRACE: Duration = secura_botd::watch::GRACE;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarmd_killed_is_announced_as_not_running_and_its_return_as_running_again() {
+    let mut sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    let not_running = |t: &str| t.starts_with("🚨 The alarm is not running since ");
+
+    // A restart as systemd makes one (RestartSec=2s) stays within the grace: no notice. Only
+    // asserted when this machine restarted alarmd well within the grace; otherwise a notice
+    // would be right.
+    let before = sys.sent().len();
+    let started = std::time::Instant::now();
+    sys.restart(Part::Alarmd).await.unwrap();
+    let took = started.elapsed();
+    tokio::time::sleep(ALARM_GRACE + Duration::from_secs(2)).await;
+    if took < ALARM_GRACE / 2 {
+        let texts: Vec<String> = sys.texts().into_iter().skip(before).collect();
+        assert!(
+            !texts.iter().any(|t| not_running(t)),
+            "a restart of {took:?} was announced: {texts:?}"
+        );
+    } else {
+        println!("alarmd took {took:?} to restart: the quiet restart is not checked");
+    }
+
+    // SIGKILL and no restart: the owner is told, and /status says the same.
+    let before = sys.sent().len();
+    sys.crash(Part::Alarmd).unwrap();
+    let notice = sys.wait_text(before, WAIT, not_running).await.unwrap();
+    assert!(
+        notice.ends_with(" — the system is NOT watching your home."),
+        "{notice:?}"
+    );
+    let status = ask(&sys, "/status", not_running).await;
+    assert_eq!(status, notice);
+
+    // Back: one "running again", after the notice.
+    sys.revive(Part::Alarmd).await.unwrap();
+    sys.wait_text(before, WAIT, |t| t == "✅ The alarm is running again.")
+        .await
+        .unwrap();
+    let status = ask(&sys, "/status", |t| t.starts_with("State: ")).await;
+    assert!(status.starts_with("State: disarmed"), "{status:?}");
+    let texts: Vec<String> = sys.texts().into_iter().skip(before).collect();
+    let notices: Vec<&String> = texts
+        .iter()
+        .filter(|t| not_running(t) || t.starts_with("✅ The alarm"))
+        .collect();
+    assert_eq!(notices.len(), 3, "{texts:?}");
+    assert!(not_running(notices[0]), "{texts:?}");
+    assert_eq!(notices[2], "✅ The alarm is running again.");
+}
