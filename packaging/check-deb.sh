@@ -21,7 +21,7 @@ need=(
   ./usr/lib/systemd/system/secura-pi-cam.target
   ./usr/lib/systemd/system/secura-alarmd.service ./usr/lib/systemd/system/secura-botd.service
   ./usr/lib/systemd/system/secura-monitor@.service ./usr/lib/secura-pi-cam/secura-monitor
-  ./usr/lib/systemd/system/secura-mqttd.service
+  ./usr/lib/systemd/system/secura-mqttd.service ./usr/lib/systemd/system/secura-alarm-failed.service
   ./usr/share/dbus-1/system.d/org.securapicam.Nodes.conf
   ./usr/lib/sysusers.d/secura-pi-cam.conf ./usr/lib/tmpfiles.d/secura-pi-cam.conf
   ./usr/share/dbus-1/system.d/org.securapicam.Alarm.conf

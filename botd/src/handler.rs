@@ -295,13 +295,9 @@ impl Handler {
             Command::Disarm => change(secura_bus::types::Command::Disarm).await,
             Command::Enable => change(secura_bus::types::Command::Enable).await,
             Command::Disable => change(secura_bus::types::Command::Disable).await,
-            Command::Status => match report::read_view(&self.alarm).await {
-                Ok(v) => Reply::Text(report::status_text(
-                    &v,
-                    self.shared.status().outbox,
-                    now_micros(),
-                )),
-                Err(e) => Reply::Text(bus_failure(e)),
+            Command::Status => match self.shared.alarm_down_since() {
+                Some(since) => Reply::Text(crate::watch::not_running_text(since)),
+                None => self.status().await,
             },
             Command::Who => match self.alarm.devices().await {
                 Ok(d) => Reply::Text(report::who_text(&d, now_micros())),
@@ -323,6 +319,17 @@ impl Handler {
             Command::Start(_) => {
                 Reply::Text("You are already paired. /help lists what I understand.".into())
             }
+        }
+    }
+
+    async fn status(&self) -> Reply {
+        match report::read_view(&self.alarm).await {
+            Ok(v) => Reply::Text(report::status_text(
+                &v,
+                self.shared.status().outbox,
+                now_micros(),
+            )),
+            Err(e) => Reply::Text(bus_failure(e)),
         }
     }
 
@@ -366,12 +373,99 @@ fn describe(u: &User) -> String {
     s
 }
 
-/// A bus failure in words for the user.
+/// A bus failure in plain words for the user: no D-Bus error or bus names in the chat; the
+/// details go to the log.
 fn bus_failure(e: zbus::Error) -> String {
+    tracing::warn!(error = %e, "a command to alarmd failed");
     match secura_bus::Error::from(e) {
-        secura_bus::Error::ZBus(z) => {
-            format!("alarmd cannot be reached right now ({z}). Try again later.")
+        secura_bus::Error::ZBus(z) => unreachable_words(&z.to_string()),
+        other => {
+            let message = other.message();
+            match internal_words(&message) {
+                Some(words) => words,
+                None => format!("The alarm refused: {message}"),
+            }
         }
-        other => format!("alarmd refused: {}", other.message()),
+    }
+}
+
+/// alarmd did not answer at all.
+fn unreachable_words(detail: &str) -> String {
+    if detail.contains("ServiceUnknown") || detail.contains("NameHasNoOwner") {
+        "The alarm is not running, so nothing was done. The system is NOT watching your home."
+            .into()
+    } else {
+        "The alarm did not answer. Try again in a moment.".into()
+    }
+}
+
+/// What an alarmd message that names another daemon's bus name or a D-Bus error means to an
+/// owner; `None` for alarmd's own words.
+fn internal_words(message: &str) -> Option<String> {
+    if !message.contains("org.securapicam") && !message.contains("org.freedesktop") {
+        return None;
+    }
+    let part = [
+        (secura_bus::names::CAMERA_NAME, "the camera"),
+        (secura_bus::names::PRESENCE_NAME, "the phone watcher"),
+        (secura_bus::names::SENSOR_NAME, "the motion sensor"),
+        (secura_bus::names::BOT_NAME, "the bot"),
+    ]
+    .into_iter()
+    .find(|(name, _)| message.contains(name))
+    .map(|(_, words)| words);
+    let unreachable = [
+        "ServiceUnknown",
+        "NameHasNoOwner",
+        "NoReply",
+        "Disconnected",
+    ]
+    .iter()
+    .any(|k| message.contains(k));
+    Some(match (part, unreachable) {
+        (Some(p), true) => format!("{} is not running, so that could not be done.", capital(p)),
+        (Some(p), false) => format!(
+            "{} could not do it (the details are in the log).",
+            capital(p)
+        ),
+        (None, _) => "That could not be done (the details are in the log).".into(),
+    })
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{internal_words, unreachable_words};
+
+    #[test]
+    fn a_missing_camera_is_told_in_plain_words() {
+        let words = internal_words(
+            "org.freedesktop.DBus.Error.ServiceUnknown: The name org.securapicam.Camera was \
+             not provided by any .service files",
+        )
+        .unwrap();
+        assert_eq!(
+            words,
+            "The camera is not running, so that could not be done."
+        );
+    }
+
+    #[test]
+    fn alarmds_own_words_are_kept_and_bus_names_never_reach_the_chat() {
+        assert_eq!(internal_words("the system is disabled"), None);
+        let odd = internal_words("org.freedesktop.DBus.Error.AccessDenied: no").unwrap();
+        assert!(!odd.contains("org."), "{odd}");
+        let gone = unreachable_words(
+            "org.freedesktop.DBus.Error.ServiceUnknown: The name org.securapicam.Alarm was not \
+             provided by any .service files",
+        );
+        assert!(gone.starts_with("The alarm is not running"), "{gone}");
+        assert!(!unreachable_words("timeout").contains("org."));
     }
 }

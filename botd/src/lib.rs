@@ -19,6 +19,7 @@ pub mod service;
 pub mod state;
 pub mod token;
 pub mod users;
+pub mod watch;
 
 pub use error::BotError;
 
@@ -151,6 +152,10 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     tasks.spawn(
         "Telegram poller",
         poller::run(api, Arc::clone(&shared), alarm),
+    );
+    tasks.spawn(
+        "alarmd watch",
+        watch::run(conn.clone(), Arc::clone(&shared)),
     );
     tasks.spawn("watchdog", secura_kit::systemd::watchdog());
     secura_kit::systemd::notify_ready();

@@ -5,6 +5,7 @@ use crate::error::BotError;
 use crate::outbox::{Dropped, NewMessage, Outbox};
 use crate::pairing::Pairing;
 use crate::users::Users;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, watch};
 
@@ -37,6 +38,8 @@ pub struct Shared {
     users: Mutex<Users>,
     pairing: Mutex<Pairing>,
     status: watch::Sender<Status>,
+    /// Since when alarmd is off the bus (µs since the epoch), 0 while it is on it.
+    alarm_down_since: AtomicU64,
     /// Woken when a message is queued.
     pub wake: Notify,
     /// Settings.
@@ -63,6 +66,7 @@ impl Shared {
             users: Mutex::new(users),
             pairing: Mutex::new(pairing),
             status: watch::Sender::new(status),
+            alarm_down_since: AtomicU64::new(0),
             wake: Notify::new(),
             settings,
         })
@@ -86,6 +90,17 @@ impl Shared {
     /// The status now.
     pub fn status(&self) -> Status {
         *self.status.borrow()
+    }
+
+    /// Since when alarmd is off the bus (µs since the epoch), if it is.
+    pub fn alarm_down_since(&self) -> Option<u64> {
+        Some(self.alarm_down_since.load(Ordering::Relaxed)).filter(|&t| t != 0)
+    }
+
+    /// Record that alarmd left the bus at `since`, or (`None`) is on it.
+    pub fn set_alarm_down_since(&self, since: Option<u64>) {
+        self.alarm_down_since
+            .store(since.map_or(0, |t| t.max(1)), Ordering::Relaxed);
     }
 
     /// Follow status changes.

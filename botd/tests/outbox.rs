@@ -168,6 +168,8 @@ async fn fifty_alerts_survive_outage_sigkill_and_429_and_arrive_once_in_order() 
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_older_than_outbox_max_age_are_dropped_with_a_notice() {
     let s = Setup::start_with("outbox_max_age = \"2s\"\n").await;
+    // alarmd on the bus, or botd would rightly queue "the alarm is not running" too.
+    let (_alarm, _) = common::fake_alarm::serve(&s.bus, "disarmed").await;
     let (_c, bot) = s.bot1().await;
     s.tg.set_mode(Mode::Error500);
     bot.notify("this one is too old by the time Telegram is back")

@@ -42,6 +42,20 @@ fn stored_events(camd_state: &Path) -> Vec<(String, usize)> {
     out
 }
 
+/// No chat text may carry D-Bus error names or daemon bus names (the details belong in the
+/// log): checked over every message the stand-in recorded, to anyone.
+fn assert_plain_words(sys: &System) {
+    for call in sys.tg.calls() {
+        let Some(text) = call.text else { continue };
+        for internal in ["org.freedesktop", "org.securapicam"] {
+            assert!(
+                !text.contains(internal),
+                "{internal} reached the chat: {text:?}"
+            );
+        }
+    }
+}
+
 async fn ask(sys: &System, text: &str, want: impl Fn(&str) -> bool) -> String {
     let before = sys.sent().len();
     sys.tg.send_text(OWNER, text);
@@ -131,6 +145,7 @@ async fn the_demo_scenario_arms_alerts_with_an_album_and_disarms_on_an_arp_answe
             .filter(|c| c.method.starts_with("send"))
             .all(|c| c.chat == Some(OWNER))
     );
+    assert_plain_words(&sys);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,6 +219,7 @@ async fn the_owner_returning_within_verify_gets_no_alert_and_without_an_arp_answ
         2,
         "the arrival's photos, then the alert"
     );
+    assert_plain_words(&sys);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,6 +264,7 @@ async fn the_first_stranger_to_message_the_bot_gets_nothing_and_changes_nothing(
     // The owner still is answered.
     let status = ask(&sys, "/status", |t| t.starts_with("State: ")).await;
     assert!(status.starts_with("State: disarmed"), "{status:?}");
+    assert_plain_words(&sys);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -293,6 +310,7 @@ async fn disabled_survives_a_restart_of_every_daemon() {
     // /enable: presence rules apply at once, and nobody is home.
     ask(&sys, "/enable", |t| t.starts_with("Done: enable")).await;
     sys.wait_state("armed", WAIT).await.unwrap();
+    assert_plain_words(&sys);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -326,6 +344,7 @@ async fn event_photos_are_pruned_by_retention() {
     })
     .await;
     assert!(ok, "{:?}\n{}", stored_events(&camd), sys.logs());
+    assert_plain_words(&sys);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -373,4 +392,86 @@ async fn a_crashed_daemon_is_noticed_as_a_trouble_and_its_return_as_resolved() {
         );
     }
     assert_eq!(sys.state().await, "disarmed");
+    assert_plain_words(&sys);
+}
+
+/// How long botd waits before saying alarmd is gone (`secura_botd::watch::GRACE`).
+const ALARM_GRACE: Duration = secura_botd::watch::GRACE;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarmd_killed_is_announced_as_not_running_and_its_return_as_running_again() {
+    let mut sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    let not_running = |t: &str| t.starts_with("🚨 The alarm is not running since ");
+
+    // A restart as systemd makes one (RestartSec=2s) stays within the grace: no notice. Only
+    // asserted when this machine restarted alarmd well within the grace; otherwise a notice
+    // would be right.
+    let before = sys.sent().len();
+    let started = std::time::Instant::now();
+    sys.restart(Part::Alarmd).await.unwrap();
+    let took = started.elapsed();
+    tokio::time::sleep(ALARM_GRACE + Duration::from_secs(2)).await;
+    if took < ALARM_GRACE / 2 {
+        let texts: Vec<String> = sys.texts().into_iter().skip(before).collect();
+        assert!(
+            !texts.iter().any(|t| not_running(t)),
+            "a restart of {took:?} was announced: {texts:?}"
+        );
+    } else {
+        println!("alarmd took {took:?} to restart: the quiet restart is not checked");
+    }
+
+    // SIGKILL and no restart: the owner is told, and /status says the same.
+    let before = sys.sent().len();
+    sys.crash(Part::Alarmd).unwrap();
+    let notice = sys.wait_text(before, WAIT, not_running).await.unwrap();
+    assert!(
+        notice.ends_with(" — the system is NOT watching your home."),
+        "{notice:?}"
+    );
+    let status = ask(&sys, "/status", not_running).await;
+    assert_eq!(status, notice);
+
+    // Back: one "running again", after the notice.
+    sys.revive(Part::Alarmd).await.unwrap();
+    sys.wait_text(before, WAIT, |t| t == "✅ The alarm is running again.")
+        .await
+        .unwrap();
+    let status = ask(&sys, "/status", |t| t.starts_with("State: ")).await;
+    assert!(status.starts_with("State: disarmed"), "{status:?}");
+    let texts: Vec<String> = sys.texts().into_iter().skip(before).collect();
+    let notices: Vec<&String> = texts
+        .iter()
+        .filter(|t| not_running(t) || t.starts_with("✅ The alarm"))
+        .collect();
+    assert_eq!(notices.len(), 3, "{texts:?}");
+    assert!(not_running(notices[0]), "{texts:?}");
+    assert_eq!(notices[2], "✅ The alarm is running again.");
+    assert_plain_words(&sys);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_reach_the_chat_in_plain_words_without_bus_names() {
+    let mut sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+
+    // The camera is not running: /photo says so in words.
+    sys.crash(Part::Camd).unwrap();
+    let photo = ask(&sys, "/photo", |_| true).await;
+    println!("/photo without camd: {photo}");
+    assert!(photo.to_lowercase().contains("camera"), "{photo:?}");
+
+    // alarmd is not running: every command says so.
+    sys.crash(Part::Alarmd).unwrap();
+    for command in ["/arm", "/disarm", "/photo", "/who", "/history"] {
+        let answer = ask(&sys, command, |_| true).await;
+        println!("{command} without alarmd: {answer}");
+        assert!(
+            answer.starts_with("The alarm is not running")
+                || answer.starts_with("🚨 The alarm is not running"),
+            "{command}: {answer:?}"
+        );
+    }
+    assert_plain_words(&sys);
 }

@@ -49,6 +49,58 @@ fn every_unit_is_under_its_exposure_limit() {
     }
 }
 
+/// A dead alarm must never be silent: when systemd gives up on alarmd (its start limit, or an
+/// exit a restart cannot cure), `OnFailure=` runs a oneshot that queues a notice through botd,
+/// as a user the Bot policy lets call `Notify`, and as tightly confined as alarmd itself.
+#[test]
+fn alarmd_failing_for_good_tells_the_owners_through_botd() {
+    let alarmd = read("systemd/secura-alarmd.service");
+    assert_eq!(
+        key(&alarmd, "OnFailure"),
+        vec!["secura-alarm-failed.service"]
+    );
+    let unit = read("systemd/secura-alarm-failed.service");
+    assert_eq!(key(&unit, "Type"), vec!["oneshot"]);
+    let exec = key(&unit, "ExecStart");
+    assert_eq!(exec.len(), 1, "{exec:?}");
+    assert!(
+        exec[0].starts_with(
+            "/usr/bin/busctl --system call org.securapicam.Bot /org/securapicam/Bot \
+             org.securapicam.Bot1 Notify s \"🚨 "
+        ),
+        "{exec:?}"
+    );
+    assert!(exec[0].contains("NOT watching"), "{exec:?}");
+    let user = key(&unit, "User");
+    assert_eq!(user, vec!["secura-alarmd"]);
+    let policy = read("dbus-policy/org.securapicam.Bot.conf");
+    let section = policy
+        .split("<policy user=\"secura-alarmd\">")
+        .nth(1)
+        .and_then(|s| s.split("</policy>").next())
+        .expect("the Bot policy has a section for secura-alarmd");
+    assert!(
+        section.contains("send_member=\"Notify\""),
+        "secura-alarmd may not call Notify: {section}"
+    );
+    assert_eq!(key(&unit, "CapabilityBoundingSet"), vec![""]);
+    let score = exposure("secura-alarm-failed.service");
+    println!("secura-alarm-failed.service: exposure {score}");
+    assert!(score <= 0.5, "secura-alarm-failed.service scores {score}");
+    let package = read("alarmd/Cargo.toml");
+    assert!(package.contains("\"../systemd/secura-alarm-failed.service\""));
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(repo_root().join("systemd/secura-alarm-failed.service"))
+        .output()
+        .expect("systemd-analyze");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn key<'a>(unit: &'a str, k: &str) -> Vec<&'a str> {
     unit.lines()
         .filter_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
@@ -234,7 +286,10 @@ fn every_unit_bounds_its_memory_tasks_and_open_files() {
             assert!(n > 0 && n <= most, "{name}: {k}={} is not a bound", v[0]);
         }
     }
-    assert_eq!(units, 7, "six daemons and the monitor interface");
+    assert_eq!(
+        units, 8,
+        "six daemons, the monitor interface and alarmd's failure notice"
+    );
 }
 
 /// `64M`, `32`: a number with an optional K/M/G suffix (powers of 1024, as systemd reads them).
