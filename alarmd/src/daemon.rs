@@ -161,6 +161,12 @@ pub async fn run(
     }
     tokio::spawn(crate::broker::follow(conn.clone(), inbox.clone()));
 
+    let publisher = Publisher::new(iface, view);
+    tokio::spawn(crate::activity::drive_camera(
+        conn.clone(),
+        camera.clone(),
+        publisher.camera_wanted(),
+    ));
     let photos = Photos::default();
     let core = Core {
         machine,
@@ -169,7 +175,7 @@ pub async fn run(
         boot,
         state_file,
         history,
-        publisher: Publisher::new(iface, view),
+        publisher,
         inbox: inbox.clone(),
         presence,
         camera,

@@ -4,6 +4,7 @@
 // Clocks are read in `clock` only (deadlines on monotonic time, the wall clock for records).
 #![deny(clippy::disallowed_methods)]
 
+pub mod activity;
 pub mod alerts;
 pub mod broker;
 pub mod clock;

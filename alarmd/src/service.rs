@@ -299,6 +299,7 @@ impl AlarmService {
 pub struct Publisher {
     iface: InterfaceRef<AlarmService>,
     view: Arc<RwLock<View>>,
+    camera: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -312,7 +313,21 @@ impl std::fmt::Debug for Publisher {
 impl Publisher {
     /// For the object `iface`, whose properties read `view`.
     pub fn new(iface: InterfaceRef<AlarmService>, view: Arc<RwLock<View>>) -> Publisher {
-        Publisher { iface, view }
+        let wanted = match view.read() {
+            Ok(v) => crate::activity::camera_wanted(&v.state),
+            Err(p) => crate::activity::camera_wanted(&p.into_inner().state),
+        };
+        let camera = tokio::sync::watch::Sender::new(wanted);
+        Publisher {
+            iface,
+            view,
+            camera,
+        }
+    }
+
+    /// Whether the camera should be active, following every published state.
+    pub fn camera_wanted(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.camera.subscribe()
     }
 
     /// Show `new`; emit `PropertiesChanged` for what differs from before.
@@ -321,6 +336,9 @@ impl Publisher {
             Ok(mut v) => std::mem::replace(&mut *v, new.clone()),
             Err(p) => std::mem::replace(&mut *p.into_inner(), new.clone()),
         };
+        self.camera.send_if_modified(|w| {
+            std::mem::replace(w, crate::activity::camera_wanted(&new.state)) != *w
+        });
         if old == new {
             return;
         }

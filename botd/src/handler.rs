@@ -328,6 +328,7 @@ impl Handler {
                 &v,
                 self.shared.status().outbox,
                 now_micros(),
+                self.shared.settings.camera_always_on,
             )),
             Err(e) => Reply::Text(bus_failure(e)),
         }

@@ -23,7 +23,7 @@ pub mod watch;
 
 pub use error::BotError;
 
-use secura_bus::config::{Document, Skip, TelegramConfig};
+use secura_bus::config::{CameraConfig, Document, Skip, TelegramConfig};
 use secura_bus::names::{BOT_NAME, BOT_PATH, Service};
 use secura_bus::proxies::Alarm1Proxy;
 use secura_kit::{Context, Exit, Tasks};
@@ -32,12 +32,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The sections botd reads.
-pub type Config = Document<Skip, Skip, Skip, Skip, TelegramConfig>;
+pub type Config = Document<Skip, Skip, Skip, CameraConfig, TelegramConfig>;
 
 /// botd with its token read, ready to run.
 #[derive(Debug)]
 pub struct Botd {
     config: TelegramConfig,
+    camera_always_on: bool,
     token: token::Token,
 }
 
@@ -69,7 +70,11 @@ impl secura_kit::Daemon for Botd {
             }
             Err(e) => return Err(e),
         };
-        Ok(Botd { config: cfg, token })
+        Ok(Botd {
+            config: cfg,
+            camera_always_on: config.camera.always_on,
+            token,
+        })
     }
 
     async fn run(
@@ -79,6 +84,7 @@ impl secura_kit::Daemon for Botd {
     ) -> Result<(), BotError> {
         let opts = Options {
             config: self.config,
+            camera_always_on: self.camera_always_on,
             token: self.token,
             state_dir: ctx.state_dir,
         };
@@ -91,6 +97,8 @@ impl secura_kit::Daemon for Botd {
 pub struct Options {
     /// The `[telegram]` section.
     pub config: TelegramConfig,
+    /// `[camera] always_on`: `/status` says the camera is watching whatever the state.
+    pub camera_always_on: bool,
     /// The token.
     pub token: token::Token,
     /// Where the outbox and the paired users live.
@@ -122,6 +130,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     let settings = state::Settings {
         max_command_age: cfg.max_command_age.micros(),
         outbox_max_age: cfg.outbox_max_age.get(),
+        camera_always_on: opts.camera_always_on,
     };
     let shared = state::Shared::new(outbox, users, pairing::Pairing::default(), settings);
     let api = api::Api::new(&opts.token, &cfg.api_url, &opts.state_dir)?;

@@ -72,8 +72,21 @@ pub fn ago(now: u64, t: u64) -> String {
     .replace("0s ago", "just now")
 }
 
-/// The `/status` text.
-pub fn status_text(v: &AlarmView, outbox: u32, now: u64) -> String {
+/// Whether the camera is watching, as alarmd drives it (on while arming, armed or verifying;
+/// off otherwise, unless `[camera] always_on`). Derived from `State`: botd reads Alarm1 only.
+pub fn camera_line(v: &AlarmView, always_on: bool) -> &'static str {
+    let watching = always_on || matches!(v.state.as_str(), "arming" | "armed" | "verifying");
+    if watching {
+        "camera: watching\n"
+    } else if v.state == "disarmed" && v.home {
+        "camera: off (someone is home)\n"
+    } else {
+        "camera: off\n"
+    }
+}
+
+/// The `/status` text; `always_on` is `[camera] always_on`.
+pub fn status_text(v: &AlarmView, outbox: u32, now: u64, always_on: bool) -> String {
     let mut s = format!("State: {}", v.state);
     if v.last_change != 0 {
         s.push_str(&format!(
@@ -91,6 +104,7 @@ pub fn status_text(v: &AlarmView, outbox: u32, now: u64) -> String {
     } else {
         "Nobody is home.\n"
     });
+    s.push_str(camera_line(v, always_on));
     s.push_str(&who_lines(&v.devices, now));
     if v.troubles.is_empty() {
         s.push_str("No troubles.\n");
@@ -179,7 +193,7 @@ mod tests {
             devices: vec![alice(false)],
             troubles: vec!["camd is not running".into()],
         };
-        let t = status_text(&v, 3, NOW);
+        let t = status_text(&v, 3, NOW, false);
         assert!(
             t.contains("State: armed since 2025-11-24 15:50:00 UTC (10m ago)"),
             "{t}"
@@ -188,6 +202,30 @@ mod tests {
         assert!(t.contains("Alice: away, last seen 5m ago"), "{t}");
         assert!(t.contains("camd is not running"), "{t}");
         assert!(t.contains("Outbox: 3 waiting"), "{t}");
+    }
+
+    #[test]
+    fn status_says_the_camera_is_off_while_someone_is_home_and_watching_while_armed() {
+        let mut v = AlarmView {
+            state: "disarmed".into(),
+            last_change: 0,
+            last_reason: String::new(),
+            home: true,
+            devices: vec![alice(true)],
+            troubles: vec![],
+        };
+        let t = status_text(&v, 0, NOW, false);
+        assert!(t.contains("camera: off (someone is home)\n"), "{t}");
+        assert!(status_text(&v, 0, NOW, true).contains("camera: watching\n"));
+        v.state = "disabled".into();
+        assert!(status_text(&v, 0, NOW, false).contains("camera: off\n"));
+        for state in ["arming", "armed", "verifying"] {
+            v.state = state.into();
+            assert!(
+                status_text(&v, 0, NOW, false).contains("camera: watching\n"),
+                "{state}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Settings {
     pub max_command_age: u64,
     /// Shown in the drop notice.
     pub outbox_max_age: std::time::Duration,
+    /// `[camera] always_on`, for `/status`.
+    pub camera_always_on: bool,
 }
 
 /// The shared state of a running botd.

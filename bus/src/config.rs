@@ -572,6 +572,9 @@ pub struct CameraConfig {
     pub retention: Dur,
     /// Event photos beyond this many bytes are deleted, oldest first.
     pub max_storage: Size,
+    /// Keep capturing while the alarm is disarmed (false: the camera runs only while alarmd
+    /// has it active).
+    pub always_on: bool,
 }
 
 impl Default for CameraConfig {
@@ -590,6 +593,7 @@ impl Default for CameraConfig {
             hflip: false,
             retention: Dur::secs(30 * 24 * 3600),
             max_storage: Size(1 << 30),
+            always_on: false,
         }
     }
 }

@@ -127,7 +127,13 @@ pub trait Camera1 {
     fn capture_event(&self, event_id: u64) -> zbus::Result<Vec<(OwnedFd, u64)>>;
     /// One JPEG now, with its capture time.
     fn snapshot(&self) -> zbus::Result<(OwnedFd, u64)>;
+    /// Capture continuously into the pre-trigger ring (true) or keep the camera closed
+    /// between requests (false); alarmd and root only.
+    fn set_active(&self, active: bool) -> zbus::Result<()>;
 
+    /// Whether the camera captures continuously (active, or `always_on`).
+    #[zbus(property)]
+    fn active(&self) -> zbus::Result<bool>;
     /// `v4l2`, `rpicam` or `sim`.
     #[zbus(property)]
     fn backend(&self) -> zbus::Result<String>;
@@ -186,6 +192,9 @@ pub trait Simulator1 {
     /// Hardware fault injection: a non-empty text breaks the device with that fault, empty
     /// repairs it.
     fn set_fault(&self, fault: &str) -> zbus::Result<()>;
+    /// camd: whether the simulated camera device is open now.
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn camera_open(&self) -> zbus::Result<bool>;
 }
 
 pub use nodes::Nodes1Proxy;

@@ -1,7 +1,9 @@
 //! What a request gets: `CaptureEvent` collects the pre-trigger frames and a burst and stores
-//! them, `Snapshot` finds a fresh frame. Both wait on the ring, never on the camera itself.
+//! them, `Snapshot` finds a fresh frame. Both wait on the ring, never on the camera itself;
+//! while the camera is inactive they hold it open ([`Demand::hold`]) for as long as they need
+//! frames.
 
-use crate::capture::{Health, Shared};
+use crate::capture::{Demand, Health, Shared};
 use crate::ring::Frame;
 use crate::storage::Store;
 use std::sync::Arc;
@@ -43,7 +45,11 @@ pub struct Core {
     store: Store,
     timing: EventTiming,
     slots: Semaphore,
+    demand: Arc<Demand>,
 }
+
+/// Extra wait for the first frame when the camera has to be opened first.
+const OPEN_ALLOWANCE: Duration = Duration::from_secs(5);
 
 impl Core {
     /// A core over `shared` storing events in `store`.
@@ -52,6 +58,7 @@ impl Core {
         health: watch::Receiver<Health>,
         store: Store,
         timing: EventTiming,
+        demand: Arc<Demand>,
     ) -> Self {
         Core {
             shared,
@@ -59,6 +66,7 @@ impl Core {
             store,
             timing,
             slots: Semaphore::new(PARALLEL_CAPTURES),
+            demand,
         }
     }
 
@@ -74,11 +82,14 @@ impl Core {
     /// The pre-trigger frames and a burst, stored under `event_id`, oldest first.
     pub async fn capture_event(&self, event_id: u64) -> Result<Vec<Frame>, CaptureError> {
         let _slot = self.slots.try_acquire().map_err(|_| CaptureError::Busy)?;
+        let active = self.demand.is_active();
+        // Inactive: no ring to draw on; the burst comes from the camera opened for it.
+        let _hold = (!active).then(|| self.demand.hold());
         let t = self.timing;
         let now = Instant::now();
         let since = now.checked_sub(t.pre_trigger).unwrap_or(now);
         let mut frames = self.shared.with_ring(|r| r.since(since));
-        if frames.is_empty() && !self.health.borrow().healthy {
+        if active && frames.is_empty() && !self.health.borrow().healthy {
             return Err(CaptureError::NoFrames(self.fault()));
         }
         let mut last_seq = frames
@@ -90,6 +101,11 @@ impl Core {
         let slack = (t.period / 2).min(t.burst_interval / 2);
         let wait = t.burst_interval + 2 * t.period + Duration::from_secs(3);
         for taken in 0..t.burst_count {
+            let wait = if active || taken > 0 {
+                wait
+            } else {
+                wait + OPEN_ALLOWANCE
+            };
             match self.wait_frame(last_seq, not_before, wait).await {
                 Some(f) => {
                     last_seq = f.seq;
@@ -142,8 +158,23 @@ impl Core {
     }
 
     /// A frame no older than two frame periods (at least 1 s), waiting for the next one if
-    /// the newest is older.
+    /// the newest is older. While the camera is inactive it is opened for the frame.
     pub async fn snapshot(&self) -> Result<Frame, CaptureError> {
+        if self.demand.is_active() {
+            return self.fresh_frame(Duration::ZERO).await;
+        }
+        let _hold = self.demand.hold();
+        let started = Instant::now();
+        let frame = self.fresh_frame(OPEN_ALLOWANCE).await;
+        let took_ms = started.elapsed().as_millis();
+        match &frame {
+            Ok(_) => tracing::info!(took_ms, "snapshot: camera opened for one frame"),
+            Err(e) => tracing::warn!(took_ms, error = %e, "snapshot: camera opened, no frame"),
+        }
+        frame
+    }
+
+    async fn fresh_frame(&self, allowance: Duration) -> Result<Frame, CaptureError> {
         let t = self.timing;
         let fresh = (2 * t.period).max(Duration::from_secs(1));
         let latest = self.shared.with_ring(|r| r.latest());
@@ -153,9 +184,13 @@ impl Core {
             return Ok(f.clone());
         }
         let after = latest.map_or_else(|| *self.shared.latest.borrow(), |f| f.seq);
-        self.wait_frame(after, Instant::now(), 2 * t.period + Duration::from_secs(5))
-            .await
-            .ok_or_else(|| CaptureError::NoFrames(self.fault()))
+        self.wait_frame(
+            after,
+            Instant::now(),
+            2 * t.period + Duration::from_secs(5) + allowance,
+        )
+        .await
+        .ok_or_else(|| CaptureError::NoFrames(self.fault()))
     }
 
     /// The first frame after `after` captured at or after `not_before`, waiting up to `wait`.

@@ -1,7 +1,9 @@
 //! secura-camd: the camera (DESIGN §2–§3).
 //!
 //! A [`source::FrameSource`] (V4L2, `rpicam-vid` or generated frames) runs on a capture thread
-//! ([`capture`]) at a low rate into a pre-trigger [`ring`] buffer. `org.securapicam.Camera1`
+//! ([`capture`]) at a low rate into a pre-trigger [`ring`] buffer while the camera is active
+//! (`SetActive`, which alarmd calls while the alarm is arming, armed or verifying, or
+//! `[camera] always_on`); otherwise the device is closed and opened only for a request. `org.securapicam.Camera1`
 //! ([`service`]) answers `CaptureEvent` with the ring's frames plus a burst ([`events`]), as
 //! sealed memfds, and keeps them under the event in [`storage`], pruned by age and size.
 
@@ -19,6 +21,7 @@ use secura_bus::names::{CAMERA_NAME, CAMERA_PATH, Service};
 use secura_kit::{Context, Exit, Tasks};
 use source::{FrameSource, Settings};
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,6 +116,7 @@ fn make_source(
     config: &CameraConfig,
     sim: bool,
     fault: &Arc<Mutex<String>>,
+    open: &Arc<AtomicBool>,
 ) -> (&'static str, String, MakeSource) {
     let s = settings(config);
     let backend = if sim {
@@ -123,8 +127,9 @@ fn make_source(
     match backend {
         CameraBackend::Sim => {
             let fault = Arc::clone(fault);
+            let open = Arc::clone(open);
             let make: MakeSource =
-                Box::new(move || Box::new(source::sim::SimSource::new(s, fault)));
+                Box::new(move || Box::new(source::sim::SimSource::new(s, fault, open)));
             ("sim", "simulated camera".into(), make)
         }
         CameraBackend::V4l2 => {
@@ -155,7 +160,8 @@ pub async fn run(
 
     let mut tasks = Tasks::new();
     let fault = Arc::new(Mutex::new(String::new()));
-    let (backend, device, make) = make_source(config, sim, &fault);
+    let open = Arc::new(AtomicBool::new(false));
+    let (backend, device, make) = make_source(config, sim, &fault, &open);
     let s = settings(config);
     let shared = Arc::new(capture::Shared::new(ring::Ring::new(
         config.pre_trigger.get(),
@@ -168,7 +174,8 @@ pub async fn run(
     };
     let (health_tx, health_rx) = tokio::sync::watch::channel(start.clone());
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    capture::spawn_thread(make, tx).map_err(CamdError::Start)?;
+    let demand = Arc::new(capture::Demand::new(config.always_on));
+    capture::spawn_thread(make, tx, Arc::clone(&demand)).map_err(CamdError::Start)?;
     let stall = (5 * s.period()).max(Duration::from_secs(10));
     tasks.spawn(
         "capture pump",
@@ -186,11 +193,14 @@ pub async fn run(
         health_rx.clone(),
         store.clone(),
         timing,
+        Arc::clone(&demand),
     ));
-    let mut builder = zbus::connection::Builder::system()
-        .serve_at(CAMERA_PATH, service::Camera::new(core, backend, start));
+    let mut builder = zbus::connection::Builder::system().serve_at(
+        CAMERA_PATH,
+        service::Camera::new(core, backend, start, demand),
+    );
     if sim {
-        builder = builder.serve_at(CAMERA_PATH, service::Simulator::new(fault));
+        builder = builder.serve_at(CAMERA_PATH, service::Simulator::new(fault, open));
     }
     let conn = builder.name(CAMERA_NAME).build().await?;
     let iface = conn
@@ -200,7 +210,7 @@ pub async fn run(
     tasks.spawn("health publisher", service::follow_health(health_rx, iface));
     tasks.spawn("photo pruning", prune_periodically(store));
     tasks.spawn("watchdog", secura_kit::systemd::watchdog());
-    tracing::info!(backend, device = %device, width = s.width, height = s.height, fps = s.fps, sim, "serving {CAMERA_NAME}");
+    tracing::info!(backend, device = %device, width = s.width, height = s.height, fps = s.fps, sim, always_on = config.always_on, "serving {CAMERA_NAME}");
     secura_kit::systemd::notify_ready();
     tasks.run_until(shutdown).await?;
     Ok(())

@@ -82,6 +82,11 @@ impl Ring {
             .cloned()
     }
 
+    /// Forget every frame (the camera closed: nothing is kept while it is off).
+    pub fn clear(&mut self) {
+        self.frames.clear();
+    }
+
     /// Frames held now.
     pub fn len(&self) -> usize {
         self.frames.len()

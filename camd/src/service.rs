@@ -1,15 +1,17 @@
 //! The bus objects: `org.securapicam.Camera1` (always) and `org.securapicam.Simulator1` (with
 //! `--sim` only). Methods stay thin: they ask the [`Core`] and wrap its frames as sealed
 //! memfds. The properties follow the capture's [`Health`] through [`follow_health`].
+//! `SetActive` (alarmd and root, by the bus policy) turns the continuous capture on and off.
 
-use crate::capture::Health;
+use crate::capture::{Demand, Health};
 use crate::events::{CaptureError, Core};
 use crate::ring::Frame;
 use secura_bus::Error;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use zbus::OwnedFd;
-use zbus::object_server::InterfaceRef;
+use zbus::object_server::{InterfaceRef, SignalEmitter};
 
 /// The state `Camera1` shows, and the core it asks for photos.
 #[derive(Debug)]
@@ -17,15 +19,23 @@ pub struct Camera {
     core: Arc<Core>,
     backend: &'static str,
     health: Health,
+    demand: Arc<Demand>,
 }
 
 impl Camera {
-    /// The camera object for `backend`, starting from `health`.
-    pub fn new(core: Arc<Core>, backend: &'static str, health: Health) -> Self {
+    /// The camera object for `backend`, starting from `health`, capturing while `demand`
+    /// wants frames.
+    pub fn new(
+        core: Arc<Core>,
+        backend: &'static str,
+        health: Health,
+        demand: Arc<Demand>,
+    ) -> Self {
         Camera {
             core,
             backend,
             health,
+            demand,
         }
     }
 }
@@ -63,6 +73,34 @@ impl Camera {
     async fn snapshot(&self) -> Result<(OwnedFd, u64), Error> {
         let frame = self.core.snapshot().await.map_err(to_bus)?;
         memfd("secura-snapshot", &frame)
+    }
+
+    /// Capture continuously into the pre-trigger ring (true) or keep the camera closed
+    /// between requests (false). alarmd calls it as the alarm state changes; with
+    /// `[camera] always_on` the camera stays active regardless.
+    async fn set_active(
+        &self,
+        active: bool,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<()> {
+        if self.demand.set_active(active) {
+            tracing::info!(active, "camera {}", if active { "on" } else { "off" });
+            self.active_changed(&emitter).await?;
+        } else {
+            tracing::debug!(
+                active,
+                now = self.demand.is_active(),
+                "SetActive: no change"
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the camera captures continuously into the pre-trigger ring (active, or
+    /// `always_on`); false: it is closed and opened only for a request.
+    #[zbus(property)]
+    fn active(&self) -> bool {
+        self.demand.is_active()
     }
 
     /// `v4l2`, `rpicam` or `sim`.
@@ -117,12 +155,14 @@ pub async fn follow_health(mut health: watch::Receiver<Health>, iface: Interface
 #[derive(Debug)]
 pub struct Simulator {
     fault: Arc<Mutex<String>>,
+    open: Arc<AtomicBool>,
 }
 
 impl Simulator {
-    /// The simulator setting `fault`, which the simulated camera reads.
-    pub fn new(fault: Arc<Mutex<String>>) -> Self {
-        Simulator { fault }
+    /// The simulator setting `fault`, which the simulated camera reads, and showing `open`,
+    /// which it sets.
+    pub fn new(fault: Arc<Mutex<String>>, open: Arc<AtomicBool>) -> Self {
+        Simulator { fault, open }
     }
 }
 
@@ -132,5 +172,11 @@ impl Simulator {
     fn set_fault(&self, fault: &str) {
         tracing::info!(fault, "simulated camera fault set");
         *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = fault.trim().to_string();
+    }
+
+    /// Whether the simulated camera device is open now (read when asked, never signalled).
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn camera_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst)
     }
 }

@@ -31,7 +31,14 @@ async fn setup_with(
     env: &[(&str, &str)],
     prepare: impl FnOnce(&Path) + 'static,
 ) -> Started {
-    let mut launch = Launch::new(Service::Camera, format!("[camera]\n{camera}"))
+    // Most tests here are about continuous capture: the camera stays on unless a test says
+    // how it wants `always_on`.
+    let on = if camera.contains("always_on") {
+        ""
+    } else {
+        "always_on = true\n"
+    };
+    let mut launch = Launch::new(Service::Camera, format!("[camera]\n{on}{camera}"))
         .args(args)
         .prepare_state(prepare);
     for (k, v) in env {
@@ -391,6 +398,75 @@ async fn an_rpicam_child_that_stops_writing_is_killed_and_restarted() {
         let fault = cam.fault().await.unwrap();
         assert!(fault.contains("dequeue timer expired"), "{fault}");
         wait_healthy(&cam, &s.daemon).await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inactive_camera_is_closed_and_opened_only_for_requests_and_set_active_runs_the_ring() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let s = setup(&format!("{SIM}always_on = false\n"), &["--sim"]).await;
+        let cam = camera(&s.conn).await;
+        let sim = simulator(&s.conn).await;
+        // The first frame proves the camera works; then it closes, nobody wants it.
+        wait_healthy(&cam, &s.daemon).await;
+        assert!(!cam.active().await.unwrap());
+        let closed = || async { !sim.camera_open().await.unwrap() };
+        assert!(eventually(T, closed).await, "{}", s.daemon.log());
+        assert!(cam.healthy().await.unwrap(), "closing is not a fault");
+
+        // A snapshot opens it for one frame, then it closes again.
+        let asked = secura_bus::types::now_micros();
+        let (fd, at) = cam.snapshot().await.unwrap();
+        assert!(at >= asked, "an inactive camera keeps no old frames");
+        let (w, h, _) = decode(&read_all(&fd.as_fd(), 10 << 20).unwrap());
+        assert_eq!((w, h), (320, 240));
+        assert!(eventually(T, closed).await, "{}", s.daemon.log());
+        assert!(s.daemon.log().contains("camera opened for one frame"));
+
+        // An event while inactive: no pre-trigger frames, the burst from the opened camera.
+        let asked = secura_bus::types::now_micros();
+        let photos = cam.capture_event(7).await.unwrap();
+        assert_eq!(photos.len(), 3, "the burst only");
+        assert!(photos.iter().all(|(_, at)| *at >= asked));
+        assert_eq!(stored(&s.state, 7).len(), 3);
+        assert!(eventually(T, closed).await, "{}", s.daemon.log());
+
+        // Active: the device stays open and the ring fills.
+        cam.set_active(true).await.unwrap();
+        assert!(cam.active().await.unwrap());
+        assert!(eventually(T, || async { sim.camera_open().await.unwrap() }).await);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let asked = secura_bus::types::now_micros();
+        let photos = cam.capture_event(8).await.unwrap();
+        let pre = photos.iter().filter(|(_, at)| *at < asked).count();
+        assert!(pre >= 3, "only {pre} pre-trigger frames");
+
+        // Inactive again: closed.
+        cam.set_active(false).await.unwrap();
+        assert!(!cam.active().await.unwrap());
+        assert!(eventually(T, closed).await, "{}", s.daemon.log());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn always_on_keeps_the_camera_capturing_whatever_set_active_says() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let s = setup(&format!("{SIM}always_on = true\n"), &["--sim"]).await;
+        let cam = camera(&s.conn).await;
+        let sim = simulator(&s.conn).await;
+        wait_healthy(&cam, &s.daemon).await;
+        assert!(cam.active().await.unwrap());
+        cam.set_active(false).await.unwrap();
+        assert!(cam.active().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(sim.camera_open().await.unwrap());
+        let asked = secura_bus::types::now_micros();
+        let photos = cam.capture_event(9).await.unwrap();
+        assert!(photos.iter().filter(|(_, at)| *at < asked).count() >= 3);
     })
     .await
     .unwrap();

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use secura_bus::names;
-use secura_bus::proxies::{Alarm1Proxy, Simulator1Proxy};
+use secura_bus::proxies::{Alarm1Proxy, Camera1Proxy, Simulator1Proxy};
 use secura_testbed::fakes::{FakeBot, FakePresence};
 use secura_testbed::{Daemon, TestBus, eventually};
 use std::time::Duration;
@@ -158,6 +158,158 @@ async fn sensord_motion_while_armed_makes_alarmd_verify_and_capture_with_camd() 
             let info = d.info().unwrap();
             assert_eq!((info.width, info.height), (320, 240));
         }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarmd_turns_the_camera_on_only_while_armed_and_again_after_camd_restarts() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let bus = TestBus::start().unwrap();
+        let cfg = bus.dir().join("config.toml");
+        // Nobody is ever away long enough to arm by itself: the test arms and disarms.
+        let config = CONFIG.replace(
+            "away_after = \"1s\"",
+            "away_after = \"1h\"\nexit_delay = \"1s\"",
+        );
+        std::fs::write(&cfg, config).unwrap();
+        let cfg = cfg.to_str().unwrap();
+        let _presence = FakePresence::start(&bus).await.unwrap();
+        let bot = FakeBot::start(&bus).await.unwrap();
+        let sensord = Daemon::spawn(
+            &bus,
+            "secura-sensord",
+            &["--config", cfg, "--sim", "-d"],
+            &bus.dir().join("sensord"),
+        )
+        .unwrap();
+        let mut camd = Daemon::spawn(
+            &bus,
+            "secura-camd",
+            &["--config", cfg, "--sim", "-d"],
+            &bus.dir().join("camd"),
+        )
+        .unwrap();
+        for (name, d) in [(names::SENSOR_NAME, &sensord), (names::CAMERA_NAME, &camd)] {
+            if let Err(e) = bus.wait_for_name(name, WAIT).await {
+                panic!("{e}\n{}", d.log());
+            }
+        }
+        let alarmd = Daemon::spawn(
+            &bus,
+            "secura-alarmd",
+            &["--config", cfg, "-d"],
+            &bus.dir().join("alarmd"),
+        )
+        .unwrap();
+        bus.wait_for_name(names::ALARM_NAME, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", alarmd.log()));
+        let conn = bus.connect().await.unwrap();
+        let alarm = Alarm1Proxy::builder(&conn)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .unwrap();
+        let cam = Camera1Proxy::builder(&conn)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .unwrap();
+        let sim = Simulator1Proxy::builder(&conn)
+            .destination(names::CAMERA_NAME)
+            .path(names::CAMERA_PATH)
+            .build()
+            .await
+            .unwrap();
+        let state_is = |want: &'static str| {
+            let alarm = alarm.clone();
+            async move { alarm.state().await.unwrap_or_default() == want }
+        };
+        let camera_is = |on: bool| {
+            let (cam, sim) = (cam.clone(), sim.clone());
+            async move {
+                cam.active().await.ok() == Some(on) && sim.camera_open().await.ok() == Some(on)
+            }
+        };
+
+        // Disarmed: camera inactive, the device closed (after camd's first frame).
+        assert!(
+            eventually(WAIT, || state_is("disarmed")).await,
+            "{}",
+            alarmd.log()
+        );
+        assert!(
+            eventually(WAIT, || camera_is(false)).await,
+            "{}\n--- camd ---\n{}",
+            alarmd.log(),
+            camd.log()
+        );
+
+        // Arm: on from `arming`; an alert while armed still has pre-trigger frames.
+        alarm.arm().await.unwrap();
+        assert!(
+            eventually(WAIT, || camera_is(true)).await,
+            "{}\n--- camd ---\n{}",
+            alarmd.log(),
+            camd.log()
+        );
+        assert!(
+            eventually(WAIT, || state_is("armed")).await,
+            "{}",
+            alarmd.log()
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let pir = Simulator1Proxy::builder(&conn)
+            .destination(names::SENSOR_NAME)
+            .path(names::SENSOR_PATH)
+            .build()
+            .await
+            .unwrap();
+        pir.motion().await.unwrap();
+        assert!(
+            eventually(WAIT, || async {
+                bot.sent().iter().any(|s| !s.photos.is_empty())
+            })
+            .await,
+            "{:?}\n{}",
+            bot.sent(),
+            alarmd.log()
+        );
+        let album = bot
+            .sent()
+            .into_iter()
+            .find(|s| !s.photos.is_empty())
+            .unwrap();
+        // burst_count = 2: a third photo can only come from the pre-trigger ring.
+        assert!(album.photos.len() >= 3, "{} photos", album.photos.len());
+        assert!(
+            eventually(WAIT, || state_is("armed")).await,
+            "{}",
+            alarmd.log()
+        );
+
+        // camd restarts while armed (starting inactive): alarmd turns it on again.
+        camd.restart().unwrap();
+        bus.wait_for_name(names::CAMERA_NAME, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", camd.log()));
+        assert!(
+            eventually(WAIT, || camera_is(true)).await,
+            "{}\n--- camd ---\n{}",
+            alarmd.log(),
+            camd.log()
+        );
+
+        // Disarm: off again.
+        alarm.disarm().await.unwrap();
+        assert!(
+            eventually(WAIT, || camera_is(false)).await,
+            "{}\n--- camd ---\n{}",
+            alarmd.log(),
+            camd.log()
+        );
     })
     .await
     .unwrap();

@@ -282,6 +282,17 @@ fn cells() -> Vec<Cell> {
             args: cam(&["CaptureEvent", "t", "4242"]),
             allowed: &[Alarmd],
         },
+        // Switching the camera on or off is alarmd's job; root may, for repairs.
+        Cell {
+            what: "Camera1.SetActive on",
+            args: cam(&["SetActive", "b", "true"]),
+            allowed: &[Alarmd, Root],
+        },
+        Cell {
+            what: "Camera1.SetActive off",
+            args: cam(&["SetActive", "b", "false"]),
+            allowed: &[Alarmd, Root],
+        },
         Cell {
             what: "Bot1.Notify",
             args: bot(&["Notify", "s", "policy test"]),
@@ -545,7 +556,21 @@ async fn every_signal_alarmd_consumes_reaches_it_under_the_real_policy() {
         "camd's and sensord's health never reached alarmd"
     );
 
-    // A camera fault becomes a Trouble, and its repair clears it.
+    // A camera fault becomes a Trouble, and its repair clears it. Disarmed, the camera is off
+    // (a fault shows when it next opens): root turns it on, as it may.
+    let out = sys
+        .bus
+        .busctl(&[
+            "call",
+            CAMERA_NAME,
+            CAMERA_PATH,
+            CAMERA_IFACE,
+            "SetActive",
+            "b",
+            "true",
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     sim_call(
         &sys.bus,
         CAMERA_NAME,

@@ -285,3 +285,14 @@ fn unknown_mqtt_key_is_located() {
     assert!(err.starts_with("c.toml:3:"), "{err}");
     assert!(err.contains("pasword_file"), "{err}");
 }
+
+#[test]
+fn camera_is_off_while_disarmed_unless_always_on() {
+    assert!(!parse_all("").unwrap().camera.always_on);
+    assert!(
+        parse_all("[camera]\nalways_on = true\n")
+            .unwrap()
+            .camera
+            .always_on
+    );
+}

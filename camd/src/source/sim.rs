@@ -7,6 +7,7 @@
 use super::splice::{MCU_ROWS, Splicer, band};
 use super::{FrameSource, Settings, SourceError};
 use crate::image::{Rgb, encode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -17,18 +18,22 @@ pub struct SimSource {
     counter: u64,
     next_due: Option<Instant>,
     fault: Arc<Mutex<String>>,
+    /// Whether it is open, for `Simulator1.CameraOpen`.
+    open: Arc<AtomicBool>,
     /// The unflipped background and its encoded, flipped rows (`None`: encode whole frames).
     spliced: Option<(Rgb, Splicer)>,
 }
 
 impl SimSource {
-    /// A generated camera with these settings, broken while `fault` is non-empty.
-    pub fn new(settings: Settings, fault: Arc<Mutex<String>>) -> Self {
+    /// A generated camera with these settings, broken while `fault` is non-empty, setting
+    /// `open` while it is open.
+    pub fn new(settings: Settings, fault: Arc<Mutex<String>>, open: Arc<AtomicBool>) -> Self {
         SimSource {
             settings,
             counter: 0,
             next_due: None,
             fault,
+            open,
             spliced: None,
         }
     }
@@ -91,6 +96,7 @@ impl FrameSource for SimSource {
             flipped.flip(s.vflip, s.hflip);
             self.spliced = Splicer::new(&flipped, s.quality)?.map(|sp| (bg, sp));
         }
+        self.open.store(true, Ordering::SeqCst);
         Ok((s.width, s.height))
     }
 
@@ -107,7 +113,9 @@ impl FrameSource for SimSource {
         self.picture(self.counter, secs)
     }
 
-    fn close(&mut self) {}
+    fn close(&mut self) {
+        self.open.store(false, Ordering::SeqCst);
+    }
 }
 
 /// The still part of every frame: a gradient, and a red mark in the top-left corner.
@@ -213,7 +221,7 @@ mod tests {
 
     #[test]
     fn consecutive_frames_differ_and_have_the_configured_size() {
-        let mut cam = SimSource::new(settings(false, false), Arc::default());
+        let mut cam = SimSource::new(settings(false, false), Arc::default(), Arc::default());
         assert_eq!(cam.open().unwrap(), (160, 120));
         let a = decode(&cam.next_frame().unwrap()).unwrap();
         let b = decode(&cam.next_frame().unwrap()).unwrap();
@@ -223,7 +231,7 @@ mod tests {
 
     #[test]
     fn flips_move_the_red_mark_to_the_opposite_corner() {
-        let mut cam = SimSource::new(settings(true, true), Arc::default());
+        let mut cam = SimSource::new(settings(true, true), Arc::default(), Arc::default());
         cam.open().unwrap();
         let img = decode(&cam.next_frame().unwrap()).unwrap();
         let [r, g, b] = img.get(157, 117);
@@ -242,7 +250,7 @@ mod tests {
             vflip: true,
             hflip: false,
         };
-        let mut cam = SimSource::new(s, Arc::default());
+        let mut cam = SimSource::new(s, Arc::default(), Arc::default());
         cam.open().unwrap();
         assert!(cam.spliced.is_some(), "320×240 is whole MCU rows");
         let spliced = decode(&cam.picture(42, 3723).unwrap()).unwrap();
@@ -268,7 +276,7 @@ mod tests {
     #[test]
     fn a_fault_fails_frames_and_opening_until_cleared() {
         let fault = Arc::new(Mutex::new(String::new()));
-        let mut cam = SimSource::new(settings(false, false), Arc::clone(&fault));
+        let mut cam = SimSource::new(settings(false, false), Arc::clone(&fault), Arc::default());
         cam.open().unwrap();
         *fault.lock().unwrap() = "lens cap".into();
         assert!(matches!(cam.next_frame(), Err(SourceError::Simulated(m)) if m == "lens cap"));
