@@ -180,13 +180,22 @@ impl Bridge {
             .path(names::ALARM_PATH)
             .build()
             .await?;
-        let mut alarm_changes = alarm_props.receive_properties_changed().await?;
-        let mut alerted = self.alarm.receive_alerted().await?;
+        // The signal streams live in their own task, which only notes what they said: zbus's
+        // reader blocks once any stream has `max_queued` messages waiting, and then not even
+        // the replies to this loop's calls get through. alarmd sends several
+        // PropertiesChanged per change, so one refresh per signal fell behind and filled the
+        // queue (every read then ran into READ_TIMEOUT); now a burst is one refresh.
+        let wake = Arc::new(Wake::default());
+        let watcher = tokio::spawn(watch_alarm(
+            alarm_props.receive_properties_changed().await?,
+            zbus::fdo::DBusProxy::new(&self.conn)
+                .await?
+                .receive_name_owner_changed_with_args(&[(0, names::ALARM_NAME)])
+                .await?,
+            self.alarm.receive_alerted().await?,
+            wake.clone(),
+        ));
         let mut motion = self.sensor.receive_active_changed().await;
-        let dbus = zbus::fdo::DBusProxy::new(&self.conn).await?;
-        let mut owners = dbus
-            .receive_name_owner_changed_with_args(&[(0, names::ALARM_NAME)])
-            .await?;
         tokio::pin!(shutdown);
         loop {
             let trigger_end = self.triggered_until;
@@ -196,14 +205,8 @@ impl Bridge {
                     Some(l) => self.on_link(l).await,
                     None => break,
                 },
-                Some(_) = alarm_changes.next() => self.refresh().await,
-                Some(_) = owners.next() => self.refresh().await,
-                Some(sig) = alerted.next() => {
-                    if let Ok(a) = sig.args() {
-                        info!(event = a.event, "alert: triggered in Home Assistant");
-                    }
-                    self.on_alert().await;
-                }
+                () = wake.stale.notified() => self.refresh().await,
+                () = wake.alert.notified() => self.on_alert().await,
                 Some(c) = motion.next() => {
                     if let Ok(Ok(active)) = tokio::time::timeout(READ_TIMEOUT, c.get()).await {
                         self.motion = Some(active);
@@ -234,6 +237,7 @@ impl Bridge {
             .await;
         }
         driver.abort();
+        watcher.abort();
         Ok(())
     }
 
@@ -538,6 +542,38 @@ fn remembered(slot: &std::sync::Mutex<Option<Vec<u8>>>) -> Option<Vec<u8>> {
     match slot.lock() {
         Ok(g) => g.clone(),
         Err(p) => p.into_inner().clone(),
+    }
+}
+
+/// What alarmd's signals asked for since the loop last looked; a burst is one wake-up.
+#[derive(Debug, Default)]
+struct Wake {
+    /// Its properties changed or its owner did: read them again.
+    stale: tokio::sync::Notify,
+    /// `Alerted`.
+    alert: tokio::sync::Notify,
+}
+
+/// Drain alarmd's signal streams as they arrive, however long the loop is busy, and note in
+/// `wake` what they ask for. Never awaits anything but the streams.
+async fn watch_alarm(
+    mut changes: zbus::fdo::PropertiesChangedStream,
+    mut owners: zbus::fdo::NameOwnerChangedStream,
+    mut alerted: secura_bus::proxies::AlertedStream,
+    wake: Arc<Wake>,
+) {
+    loop {
+        tokio::select! {
+            Some(_) = changes.next() => wake.stale.notify_one(),
+            Some(_) = owners.next() => wake.stale.notify_one(),
+            Some(sig) = alerted.next() => {
+                if let Ok(a) = sig.args() {
+                    info!(event = a.event, "alert: triggered in Home Assistant");
+                }
+                wake.alert.notify_one();
+            }
+            else => return,
+        }
     }
 }
 

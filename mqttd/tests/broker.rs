@@ -777,3 +777,48 @@ async fn the_example_acl_gives_each_pi_only_its_own_topics() {
         "the garage Pi must not read the hall's state"
     );
 }
+
+/// alarmd sends several PropertiesChanged per change; a run of quick changes, each awaited
+/// on the state topic the way Home Assistant would see it, must be followed to the end
+/// without mqttd's reads of alarmd timing out (which it reports as "alarmd is not running").
+#[tokio::test]
+async fn a_quick_run_of_state_changes_is_followed_without_read_timeouts() {
+    const STATE: &str = "secura/hall/alarm/state";
+    const TROUBLES: &str = "secura/hall/troubles";
+    let env = Env::start("", false).await;
+    let ha = env.ha().await;
+    assert!(ha.wait_text(STATE, "disarmed").await, "{}", env.logs());
+    let timed_out = |ha: &Ha| {
+        ha.seen.lock().unwrap().iter().any(|m| {
+            m.topic == TROUBLES && String::from_utf8_lossy(&m.payload).contains("not running")
+        })
+    };
+    for i in 0..150 {
+        // Arming (exit delay 1 s), then disarming before it ends.
+        let want = if i % 2 == 0 { "arming" } else { "disarmed" };
+        let before = ha.count(STATE);
+        if i % 2 == 0 {
+            env.alarm.arm().await.unwrap();
+        } else {
+            env.alarm.disarm().await.unwrap();
+        }
+        // Polled tightly, like a subscriber that acts on each message at once.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !(ha.count(STATE) > before && ha.text(STATE).as_deref() == Some(want)) {
+            assert!(
+                !timed_out(&ha),
+                "change {}: mqttd's read of alarmd timed out\n{}",
+                i + 1,
+                env.logs()
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "change {}: no {want} on {STATE}\n{}",
+                i + 1,
+                env.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    assert!(!timed_out(&ha), "{}", env.logs());
+}
