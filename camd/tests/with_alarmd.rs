@@ -40,6 +40,43 @@ burst_count = 2
 burst_interval = \"250ms\"
 ";
 
+/// sensord and camd in `--sim`, then alarmd once both are on the bus (so it sees them from
+/// the start), each with its state under the bus's directory; and a connection.
+struct Three {
+    sensord: Daemon,
+    camd: Daemon,
+    alarmd: Daemon,
+    conn: zbus::Connection,
+}
+
+async fn start_three(bus: &TestBus, cfg: &str) -> Three {
+    let spawn = |name: &str, args: &[&str], dir: &str| {
+        Daemon::spawn(bus, name, args, &bus.dir().join(dir)).unwrap()
+    };
+    let sensord = spawn(
+        "secura-sensord",
+        &["--config", cfg, "--sim", "-d"],
+        "sensord",
+    );
+    let camd = spawn("secura-camd", &["--config", cfg, "--sim", "-d"], "camd");
+    for (name, d) in [(names::SENSOR_NAME, &sensord), (names::CAMERA_NAME, &camd)] {
+        if let Err(e) = bus.wait_for_name(name, WAIT).await {
+            panic!("{e}\n{}", d.log());
+        }
+    }
+    let alarmd = spawn("secura-alarmd", &["--config", cfg, "-d"], "alarmd");
+    bus.wait_for_name(names::ALARM_NAME, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", alarmd.log()));
+    let conn = bus.connect().await.unwrap();
+    Three {
+        sensord,
+        camd,
+        alarmd,
+        conn,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sensord_motion_while_armed_makes_alarmd_verify_and_capture_with_camd() {
     tokio::time::timeout(Duration::from_secs(120), async {
@@ -50,37 +87,12 @@ async fn sensord_motion_while_armed_makes_alarmd_verify_and_capture_with_camd() 
         let camd_state = bus.dir().join("camd");
         let _presence = FakePresence::start(&bus).await.unwrap();
         let bot = FakeBot::start(&bus).await.unwrap();
-        let sensord = Daemon::spawn(
-            &bus,
-            "secura-sensord",
-            &["--config", cfg, "--sim", "-d"],
-            &bus.dir().join("sensord"),
-        )
-        .unwrap();
-        let camd = Daemon::spawn(
-            &bus,
-            "secura-camd",
-            &["--config", cfg, "--sim", "-d"],
-            &camd_state,
-        )
-        .unwrap();
-        for (name, d) in [(names::SENSOR_NAME, &sensord), (names::CAMERA_NAME, &camd)] {
-            if let Err(e) = bus.wait_for_name(name, WAIT).await {
-                panic!("{e}\n{}", d.log());
-            }
-        }
-        let alarmd = Daemon::spawn(
-            &bus,
-            "secura-alarmd",
-            &["--config", cfg, "-d"],
-            &bus.dir().join("alarmd"),
-        )
-        .unwrap();
-        bus.wait_for_name(names::ALARM_NAME, WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", alarmd.log()));
-
-        let conn = bus.connect().await.unwrap();
+        let Three {
+            sensord,
+            camd,
+            alarmd,
+            conn,
+        } = start_three(&bus, cfg).await;
         let alarm = Alarm1Proxy::builder(&conn)
             .cache_properties(zbus::proxy::CacheProperties::No)
             .build()
@@ -177,36 +189,12 @@ async fn alarmd_turns_the_camera_on_only_while_armed_and_again_after_camd_restar
         let cfg = cfg.to_str().unwrap();
         let _presence = FakePresence::start(&bus).await.unwrap();
         let bot = FakeBot::start(&bus).await.unwrap();
-        let sensord = Daemon::spawn(
-            &bus,
-            "secura-sensord",
-            &["--config", cfg, "--sim", "-d"],
-            &bus.dir().join("sensord"),
-        )
-        .unwrap();
-        let mut camd = Daemon::spawn(
-            &bus,
-            "secura-camd",
-            &["--config", cfg, "--sim", "-d"],
-            &bus.dir().join("camd"),
-        )
-        .unwrap();
-        for (name, d) in [(names::SENSOR_NAME, &sensord), (names::CAMERA_NAME, &camd)] {
-            if let Err(e) = bus.wait_for_name(name, WAIT).await {
-                panic!("{e}\n{}", d.log());
-            }
-        }
-        let alarmd = Daemon::spawn(
-            &bus,
-            "secura-alarmd",
-            &["--config", cfg, "-d"],
-            &bus.dir().join("alarmd"),
-        )
-        .unwrap();
-        bus.wait_for_name(names::ALARM_NAME, WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", alarmd.log()));
-        let conn = bus.connect().await.unwrap();
+        let Three {
+            sensord: _sensord,
+            mut camd,
+            alarmd,
+            conn,
+        } = start_three(&bus, cfg).await;
         let alarm = Alarm1Proxy::builder(&conn)
             .cache_properties(zbus::proxy::CacheProperties::No)
             .build()
