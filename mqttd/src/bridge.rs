@@ -186,16 +186,29 @@ impl Bridge {
         // PropertiesChanged per change, so one refresh per signal fell behind and filled the
         // queue (every read then ran into READ_TIMEOUT); now a burst is one refresh.
         let wake = Arc::new(Wake::default());
-        let watcher = tokio::spawn(watch_alarm(
-            alarm_props.receive_properties_changed().await?,
-            zbus::fdo::DBusProxy::new(&self.conn)
-                .await?
-                .receive_name_owner_changed_with_args(&[(0, names::ALARM_NAME)])
-                .await?,
-            self.alarm.receive_alerted().await?,
+        let dbus = zbus::fdo::DBusProxy::new(&self.conn).await?;
+        // The PIR's Active is followed through sensord's PropertiesChanged (a proxy without a
+        // property cache has no change stream) and read again whenever it or its owner
+        // changes.
+        let sensor_props = zbus::fdo::PropertiesProxy::builder(&self.conn)
+            .destination(names::SENSOR_NAME)
+            .path(names::SENSOR_PATH)
+            .build()
+            .await?;
+        let watcher = tokio::spawn(watch_signals(
+            Streams {
+                alarm_changes: alarm_props.receive_properties_changed().await?,
+                alarm_owner: dbus
+                    .receive_name_owner_changed_with_args(&[(0, names::ALARM_NAME)])
+                    .await?,
+                alerted: self.alarm.receive_alerted().await?,
+                sensor_changes: sensor_props.receive_properties_changed().await?,
+                sensor_owner: dbus
+                    .receive_name_owner_changed_with_args(&[(0, names::SENSOR_NAME)])
+                    .await?,
+            },
             wake.clone(),
         ));
-        let mut motion = self.sensor.receive_active_changed().await;
         tokio::pin!(shutdown);
         loop {
             let trigger_end = self.triggered_until;
@@ -207,8 +220,10 @@ impl Bridge {
                 },
                 () = wake.stale.notified() => self.refresh().await,
                 () = wake.alert.notified() => self.on_alert().await,
-                Some(c) = motion.next() => {
-                    if let Ok(Ok(active)) = tokio::time::timeout(READ_TIMEOUT, c.get()).await {
+                () = wake.motion.notified() => {
+                    if let Ok(Ok(active)) =
+                        tokio::time::timeout(READ_TIMEOUT, self.sensor.active()).await
+                    {
                         self.motion = Some(active);
                         self.publish_motion().await;
                     }
@@ -552,26 +567,34 @@ struct Wake {
     stale: tokio::sync::Notify,
     /// `Alerted`.
     alert: tokio::sync::Notify,
+    /// sensord's properties or owner changed: read `Active` again.
+    motion: tokio::sync::Notify,
 }
 
-/// Drain alarmd's signal streams as they arrive, however long the loop is busy, and note in
-/// `wake` what they ask for. Never awaits anything but the streams.
-async fn watch_alarm(
-    mut changes: zbus::fdo::PropertiesChangedStream,
-    mut owners: zbus::fdo::NameOwnerChangedStream,
-    mut alerted: secura_bus::proxies::AlertedStream,
-    wake: Arc<Wake>,
-) {
+/// The signal streams [`watch_signals`] drains.
+struct Streams {
+    alarm_changes: zbus::fdo::PropertiesChangedStream,
+    alarm_owner: zbus::fdo::NameOwnerChangedStream,
+    alerted: secura_bus::proxies::AlertedStream,
+    sensor_changes: zbus::fdo::PropertiesChangedStream,
+    sensor_owner: zbus::fdo::NameOwnerChangedStream,
+}
+
+/// Drain alarmd's and sensord's signal streams as they arrive, however long the loop is
+/// busy, and note in `wake` what they ask for. Never awaits anything but the streams.
+async fn watch_signals(mut s: Streams, wake: Arc<Wake>) {
     loop {
         tokio::select! {
-            Some(_) = changes.next() => wake.stale.notify_one(),
-            Some(_) = owners.next() => wake.stale.notify_one(),
-            Some(sig) = alerted.next() => {
+            Some(_) = s.alarm_changes.next() => wake.stale.notify_one(),
+            Some(_) = s.alarm_owner.next() => wake.stale.notify_one(),
+            Some(sig) = s.alerted.next() => {
                 if let Ok(a) = sig.args() {
                     info!(event = a.event, "alert: triggered in Home Assistant");
                 }
                 wake.alert.notify_one();
             }
+            Some(_) = s.sensor_changes.next() => wake.motion.notify_one(),
+            Some(_) = s.sensor_owner.next() => wake.motion.notify_one(),
             else => return,
         }
     }
