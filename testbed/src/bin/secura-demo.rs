@@ -88,7 +88,8 @@ fn messages(sys: &System) -> Vec<Call> {
 }
 
 /// Prints what the bot sent since the last call (the owner's chat, and others by id); saves
-/// album photos.
+/// album photos, and each message as one JSON line of `chat.jsonl` beside them (what
+/// `docs/render-alert.py` draws the README's picture from).
 struct Chat {
     seen: usize,
     /// This run's own folder for the albums' photos.
@@ -125,7 +126,7 @@ impl Chat {
                 paint("36", "[telegram]"),
                 text.trim_end().replace('\n', "\n               ")
             );
-            return Ok(());
+            return self.record(call, &[]);
         }
         std::fs::create_dir_all(&self.photos)
             .with_context(|| format!("creating {}", self.photos.display()))?;
@@ -136,7 +137,7 @@ impl Chat {
                 .photos
                 .join(format!("alert-{:02}-photo-{:02}.jpg", self.albums, n + 1));
             std::fs::write(&f, bytes).with_context(|| format!("writing {}", f.display()))?;
-            files.push(f.display().to_string());
+            files.push(f);
         }
         println!(
             "    {}{to} album of {} photos: {}",
@@ -144,10 +145,36 @@ impl Chat {
             call.photos.len(),
             text.trim_end().replace('\n', "\n               ")
         );
-        for f in files {
-            println!("               saved {f}");
+        for f in &files {
+            println!("               saved {}", f.display());
         }
-        Ok(())
+        self.record(call, &files)
+    }
+
+    /// Appends the message to `chat.jsonl`: method, chat, text, the saved photos' file names
+    /// and every parameter the Bot API got (formatting, silence, buttons, replies).
+    fn record(&self, call: &Call, files: &[PathBuf]) -> Result<()> {
+        use std::io::Write as _;
+        std::fs::create_dir_all(&self.photos)
+            .with_context(|| format!("creating {}", self.photos.display()))?;
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        let line = serde_json::json!({
+            "method": call.method,
+            "chat": call.chat,
+            "text": call.text,
+            "photos": names,
+            "params": call.params,
+        });
+        let path = self.photos.join("chat.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
     }
 }
 
