@@ -1,13 +1,20 @@
 //! The MQTT broker as a trouble: mqttd's `Nodes1.Connected` false → "the MQTT broker is
 //! unreachable (<broker>)", cleared when it reconnects or mqttd leaves the bus (no mqttd, no
-//! MQTT: `[mqtt]` is optional, so its absence is never a trouble).
+//! MQTT: `[mqtt]` is optional, so its absence is never a trouble). A broker out of reach for
+//! less than [`GRACE`] is not worth a notice: mqttd coming onto the bus before its first
+//! connection, or a broker restart, would otherwise be a "Trouble" and a "Resolved" at once.
 
 use crate::inbox::Inbox;
 use crate::machine::{Event, TroubleKey};
 use futures_util::StreamExt;
 use secura_bus::names;
 use secura_bus::proxies::Nodes1Proxy;
+use std::time::Duration;
+use tokio::time::Instant;
 use tracing::{info, warn};
+
+/// How long the broker may be out of reach before it is a trouble.
+pub const GRACE: Duration = Duration::from_secs(10);
 
 async fn read(conn: &zbus::Connection) -> Option<String> {
     let p = Nodes1Proxy::builder(conn)
@@ -52,10 +59,11 @@ pub async fn follow(conn: zbus::Connection, inbox: Inbox) {
         warn!("cannot follow mqttd's broker connection");
         return;
     };
-    let mut last = read(&conn).await;
-    if last.is_some() {
-        report(&inbox, last.clone()).await;
-    }
+    // `reported` is what the owners were told; `seen` the latest reading, which becomes a
+    // trouble only once it has held for GRACE.
+    let mut reported: Option<String> = None;
+    let mut seen = read(&conn).await;
+    let mut due = seen.as_ref().map(|_| crate::clock::instant_in(GRACE));
     loop {
         let now = tokio::select! {
             c = changes.next() => match c {
@@ -67,14 +75,41 @@ pub async fn follow(conn: zbus::Connection, inbox: Inbox) {
                 Some(_) => None,
                 None => return,
             },
-        };
-        if now != last {
-            match &now {
-                Some(t) => warn!(trouble = %t, "MQTT"),
-                None => info!("the MQTT broker is reachable again (or mqttd stopped)"),
+            () = sleep_until(due) => {
+                due = None;
+                let now = read(&conn).await;
+                if now.is_some() && now != reported {
+                    if let Some(t) = &now {
+                        warn!(trouble = %t, grace_s = GRACE.as_secs(), "MQTT");
+                    }
+                    report(&inbox, now.clone()).await;
+                    reported = now.clone();
+                }
+                seen = now;
+                continue;
             }
-            report(&inbox, now.clone()).await;
-            last = now;
+        };
+        match (&now, &seen) {
+            (Some(_), None) => due = Some(crate::clock::instant_in(GRACE)),
+            (None, _) => due = None,
+            _ => {}
         }
+        if now.is_none() && reported.is_some() {
+            info!("the MQTT broker is reachable again (or mqttd stopped)");
+            report(&inbox, None).await;
+            reported = None;
+        } else if now.is_some() && reported.is_some() && now != reported {
+            // Still unreachable, but named differently (another broker URL): say so.
+            report(&inbox, now.clone()).await;
+            reported = now.clone();
+        }
+        seen = now;
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }

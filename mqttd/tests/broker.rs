@@ -487,6 +487,55 @@ async fn a_retained_command_is_ignored_and_malformed_ones_are_dropped() {
     assert!(fresh.last("secura/hall/alarm/set").is_none());
 }
 
+/// A broker restart that mqttd rides out within alarmd's grace is no trouble: no
+/// "Trouble: … unreachable" and "Resolved" pair for the owners (the demo showed one at every
+/// start, when mqttd is on the bus a moment before its first connection).
+#[tokio::test]
+async fn a_broker_back_within_the_grace_is_no_trouble() {
+    let mut env = Env::start("", false).await;
+    let _ = env.ha().await;
+    let nodes = Nodes1Proxy::builder(&env.bus.connect().await.unwrap())
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap();
+    assert!(nodes.connected().await.unwrap());
+    let alarm = env.alarm.clone();
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let still = watching.clone();
+    let watcher = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while still.load(std::sync::atomic::Ordering::SeqCst) {
+            for t in alarm.troubles().await.unwrap_or_default() {
+                if t.contains("MQTT") && !seen.contains(&t) {
+                    seen.push(t);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        seen
+    });
+    env.broker.stop();
+    assert!(
+        eventually(WAIT, || async { !nodes.connected().await.unwrap_or(true) }).await,
+        "{}",
+        env.logs()
+    );
+    env.broker.start_again().unwrap();
+    assert!(
+        eventually(WAIT, || async { nodes.connected().await.unwrap_or(false) }).await,
+        "{}",
+        env.logs()
+    );
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let seen = watcher.await.unwrap();
+    assert!(
+        seen.is_empty(),
+        "a short outage became {seen:?}\n{}",
+        env.logs()
+    );
+}
+
 #[tokio::test]
 async fn broker_restart_reconnects_republishes_and_is_a_trouble_meanwhile() {
     let mut env = Env::start("", false).await;
