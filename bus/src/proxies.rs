@@ -202,6 +202,7 @@ pub use nodes::Nodes1Proxy;
 /// Nodes1 in a module of its own: its signals share names (and so generated types) with
 /// Sensor1's and Presence1's.
 pub mod nodes {
+    use zbus::OwnedFd;
     use zbus::proxy;
 
     /// `org.securapicam.Nodes1`, served by mqttd (DESIGN §10): the MQTT link and the other Pis.
@@ -220,6 +221,13 @@ pub mod nodes {
         /// The nodes the hub accepts: (name, online, has sensor, has camera, last seen).
         #[zbus(property)]
         fn nodes(&self) -> zbus::Result<Vec<(String, bool, bool, bool, u64)>>;
+        /// What is wrong with an online node's sensor or camera: (node, "camera: …").
+        #[zbus(property)]
+        fn faults(&self) -> zbus::Result<Vec<(String, String)>>;
+        /// The photos of alarm event `event_id` from `node`'s camera, oldest first.
+        fn capture_event(&self, node: &str, event_id: u64) -> zbus::Result<Vec<(OwnedFd, u64)>>;
+        /// One photo from `node`'s camera now.
+        fn snapshot(&self, node: &str) -> zbus::Result<(OwnedFd, u64)>;
 
         /// Motion reported by a node.
         #[zbus(signal)]

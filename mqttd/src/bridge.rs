@@ -43,11 +43,13 @@ pub struct Hub {
     pub phones: Vec<Phone>,
     /// An alert shows as `triggered` this long.
     pub alert_cooldown: Duration,
+    /// The other Pis this hub accepts.
+    pub remote: Arc<crate::remote::Remote>,
 }
 
 /// What the broker connection reports to the bridge.
 #[derive(Debug)]
-enum Link {
+pub(crate) enum Link {
     Connected,
     Disconnected,
     Message {
@@ -58,7 +60,7 @@ enum Link {
 }
 
 /// Run the MQTT event loop, reconnecting with back-off, and report to `tx`.
-async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<Link>) {
+pub(crate) async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<Link>) {
     let mut backoff = BACKOFF_MIN;
     let mut up = false;
     loop {
@@ -142,6 +144,7 @@ impl Bridge {
         code: CodeCheck,
         view: Arc<RwLock<LinkView>>,
     ) -> zbus::Result<Bridge> {
+        hub.remote.set_client(client.clone());
         let alarm = Alarm1Proxy::builder(&conn)
             .cache_properties(zbus::proxy::CacheProperties::No)
             .build()
@@ -261,21 +264,7 @@ impl Bridge {
             return;
         }
         self.connected = up;
-        match self.view.write() {
-            Ok(mut v) => v.connected = up,
-            Err(p) => p.into_inner().connected = up,
-        }
-        if let Ok(iface) = self
-            .conn
-            .object_server()
-            .interface::<_, NodesService>(names::NODES_PATH)
-            .await
-        {
-            let s = iface.get().await;
-            if let Err(e) = s.connected_changed(iface.signal_emitter()).await {
-                warn!(error = %e, "cannot emit PropertiesChanged for Connected");
-            }
-        }
+        crate::service::announce_connected(&self.conn, &self.view, up).await;
     }
 
     async fn on_link(&mut self, l: Link) {
@@ -306,6 +295,11 @@ impl Bridge {
         if self.hub.homeassistant {
             subs.push((t.homeassistant_status(), QoS::AtLeastOnce));
             subs.push((t.discovery_filter(), QoS::AtLeastOnce));
+        }
+        // The nodes' reports at QoS 1 in the persistent session: what a node publishes while
+        // this mqttd restarts waits at the broker.
+        for topic in self.hub.remote.subscriptions() {
+            subs.push((topic, QoS::AtLeastOnce));
         }
         for (topic, qos) in subs {
             if let Err(e) = self.client.subscribe(topic.clone(), qos).await {
@@ -441,6 +435,10 @@ impl Bridge {
     }
 
     async fn on_message(&mut self, topic: &str, payload: &[u8], retain: bool) {
+        if self.hub.remote.owns(topic) {
+            self.on_node_message(topic, payload, retain).await;
+            return;
+        }
         let t = &self.hub.topics;
         if topic == t.homeassistant_status() {
             if payload == b"online" {
@@ -495,6 +493,52 @@ impl Bridge {
             }
         }
         self.execute(cmd);
+    }
+
+    /// A message from an accepted node: its signals and property changes on `Nodes1`.
+    async fn on_node_message(&mut self, topic: &str, payload: &[u8], retain: bool) {
+        use crate::remote::Effect;
+        let now = secura_bus::types::now_micros();
+        let effect = self.hub.remote.handle(topic, payload, retain, now);
+        let iface = match self
+            .conn
+            .object_server()
+            .interface::<_, NodesService>(names::NODES_PATH)
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(error = %e, "Nodes1 is not served");
+                return;
+            }
+        };
+        let emitter = iface.signal_emitter();
+        let sent = match effect {
+            Effect::Motion { node, at } => {
+                info!(%node, at, "motion at a node");
+                NodesService::motion(emitter, &node, at).await
+            }
+            Effect::Sighting { mac, source, at } => {
+                debug!(%mac, %source, "sighting at a node");
+                NodesService::sighting(emitter, &mac, &source, at).await
+            }
+            Effect::Changed => {
+                let s = iface.get().await;
+                match s.nodes_changed(emitter).await {
+                    Ok(()) => s.faults_changed(emitter).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Effect::Quiet => Ok(()),
+            Effect::Dropped(why) => {
+                self.dropped += 1;
+                warn!(%topic, bytes = payload.len(), dropped = self.dropped, "{why}: dropped");
+                Ok(())
+            }
+        };
+        if let Err(e) = sent {
+            warn!(%topic, error = %e, "cannot emit a node's signal");
+        }
     }
 
     fn execute(&self, cmd: Command) {

@@ -9,9 +9,12 @@ pub mod commands;
 pub mod discovery;
 pub mod link;
 pub mod mirror;
+pub mod node;
+pub mod remote;
 pub mod secret;
 pub mod service;
 pub mod topics;
+pub mod wire;
 
 use anyhow::Context;
 use secura_bus::config::{AlarmConfig, Document, MqttConfig, PresenceConfig, Role, Skip};
@@ -148,13 +151,6 @@ pub fn options(
     mqtt: MqttConfig,
     credentials: Option<&Path>,
 ) -> Result<Options, SetupError> {
-    if mqtt.role == Role::Node {
-        return Err(SetupError::Config(
-            "[mqtt] role = \"node\" is not supported by this version of secura-mqttd; \
-             use role = \"hub\" on the Pi that runs alarmd"
-                .into(),
-        ));
-    }
     let node = node_name(&mqtt, Path::new("/proc/sys/kernel/hostname"))?;
     let password = secret::password(credentials, &mqtt.password_file)
         .map_err(|e| SetupError::Config(e.to_string()))?;
@@ -206,8 +202,16 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::R
     let view = Arc::new(RwLock::new(service::LinkView {
         connected: false,
         broker: link::shown(&broker),
-        nodes: Vec::new(),
     }));
+    let nodes: &[String] = match opts.mqtt.role {
+        Role::Hub => &opts.mqtt.nodes,
+        Role::Node => &[],
+    };
+    let remote = Arc::new(remote::Remote::new(
+        &opts.node,
+        &opts.mqtt.discovery_prefix,
+        nodes,
+    ));
     let conn = zbus::connection::Builder::system()
         .build()
         .await
@@ -215,26 +219,45 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::R
     conn.object_server()
         .at(
             names::NODES_PATH,
-            service::NodesService { view: view.clone() },
+            service::NodesService {
+                view: view.clone(),
+                remote: remote.clone(),
+            },
         )
         .await
         .context("serving the Nodes1 object")?;
     let (client, eventloop) = rumqttc::AsyncClient::new(mqtt_options, 64);
-    let hub = bridge::Hub {
-        topics,
-        homeassistant: opts.mqtt.homeassistant,
-        phones: opts.phones,
-        alert_cooldown: opts.alert_cooldown,
+    enum Role2 {
+        Hub(Box<bridge::Bridge>),
+        Node(node::Node),
+    }
+    let role = match opts.mqtt.role {
+        Role::Hub => {
+            let hub = bridge::Hub {
+                topics,
+                homeassistant: opts.mqtt.homeassistant,
+                phones: opts.phones,
+                alert_cooldown: opts.alert_cooldown,
+                remote,
+            };
+            Role2::Hub(Box::new(
+                bridge::Bridge::new(
+                    hub,
+                    client,
+                    conn.clone(),
+                    code::CodeCheck::new(opts.code),
+                    view,
+                )
+                .await
+                .context("setting up the proxies")?,
+            ))
+        }
+        Role::Node => Role2::Node(
+            node::Node::new(topics, client, conn.clone(), view)
+                .await
+                .context("setting up the proxies")?,
+        ),
     };
-    let bridge = bridge::Bridge::new(
-        hub,
-        client,
-        conn.clone(),
-        code::CodeCheck::new(opts.code),
-        view,
-    )
-    .await
-    .context("setting up the proxies")?;
     conn.request_name(names::NODES_NAME)
         .await
         .with_context(|| {
@@ -244,8 +267,11 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::R
                 names::NODES_NAME
             )
         })?;
-    info!(name = names::NODES_NAME, broker = %link::shown(&broker), node = %opts.node, "ready");
+    info!(name = names::NODES_NAME, broker = %link::shown(&broker), node = %opts.node, role = ?opts.mqtt.role, "ready");
     secura_kit::systemd::notify_ready();
     tokio::spawn(secura_kit::systemd::watchdog());
-    bridge.run(eventloop, shutdown).await
+    match role {
+        Role2::Hub(bridge) => bridge.run(eventloop, shutdown).await,
+        Role2::Node(node) => node.run(eventloop, shutdown).await,
+    }
 }

@@ -67,6 +67,34 @@ impl Topics {
     pub fn phone_state(&self, mac: &str) -> String {
         self.own(&format!("phone/{}/state", phone_id(mac)))
     }
+    /// Node → hub: `{"at": µs}` on each debounced rising edge of the node's PIR.
+    pub fn node_motion(&self) -> String {
+        self.own("motion")
+    }
+    /// Node → hub: `{"mac", "source", "at"}` from the node's sniffer.
+    pub fn node_sighting(&self) -> String {
+        self.own("sighting")
+    }
+    /// Node → hub: the node's sensor and camera health, retained.
+    pub fn node_health(&self) -> String {
+        self.own("health")
+    }
+    /// Hub → node: `{"event", "reply", "snapshot"}`.
+    pub fn capture_request(&self) -> String {
+        self.own("capture/request")
+    }
+    /// Node → hub: photo `n` (from 0) of capture `id`, the raw JPEG bytes.
+    pub fn capture_photo(&self, id: u64, n: usize) -> String {
+        self.own(&format!("capture/{id}/{n}"))
+    }
+    /// Node → hub: capture `id` is complete: `{"count", "error", "at"}`.
+    pub fn capture_done(&self, id: u64) -> String {
+        self.own(&format!("capture/{id}/done"))
+    }
+    /// Every capture answer of this node (the hub subscribes to it).
+    pub fn capture_filter(&self) -> String {
+        self.own("capture/+/+")
+    }
     /// What Home Assistant publishes when it (re)starts.
     pub fn homeassistant_status(&self) -> String {
         format!("{}/status", self.prefix)
@@ -106,5 +134,17 @@ mod tests {
             "secura/hall/phone/a45e60000001/state"
         );
         assert_eq!(t.homeassistant_status(), "homeassistant/status");
+    }
+
+    #[test]
+    fn node_topics_follow_the_design() {
+        let t = Topics::new("garage", "homeassistant");
+        assert_eq!(t.node_motion(), "secura/garage/motion");
+        assert_eq!(t.node_sighting(), "secura/garage/sighting");
+        assert_eq!(t.node_health(), "secura/garage/health");
+        assert_eq!(t.capture_request(), "secura/garage/capture/request");
+        assert_eq!(t.capture_photo(7, 0), "secura/garage/capture/7/0");
+        assert_eq!(t.capture_done(7), "secura/garage/capture/7/done");
+        assert_eq!(t.capture_filter(), "secura/garage/capture/+/+");
     }
 }

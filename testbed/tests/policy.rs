@@ -272,15 +272,42 @@ fn cells() -> Vec<Cell> {
             ),
             allowed: &[Alarmd, Root, Operator],
         },
+        // On a node Pi mqttd takes the photos its hub asks for.
         Cell {
             what: "Camera1.Snapshot",
             args: cam(&["Snapshot"]),
-            allowed: &[Alarmd, Root, Operator],
+            allowed: &[Alarmd, Mqttd, Root, Operator],
         },
         Cell {
             what: "Camera1.CaptureEvent",
             args: cam(&["CaptureEvent", "t", "4242"]),
-            allowed: &[Alarmd],
+            allowed: &[Alarmd, Mqttd],
+        },
+        Cell {
+            what: "Camera1 GetAll",
+            args: props(CAMERA_NAME, CAMERA_PATH, CAMERA_IFACE),
+            allowed: &[Alarmd, Mqttd, Root, Operator],
+        },
+        // A node's photos, fetched over MQTT: alarmd's, and root's for repairs.
+        Cell {
+            what: "Nodes1.Snapshot",
+            args: call(
+                NODES_NAME,
+                NODES_PATH,
+                NODES_IFACE,
+                &["Snapshot", "s", "garage"],
+            ),
+            allowed: &[Alarmd, Root],
+        },
+        Cell {
+            what: "Nodes1.CaptureEvent",
+            args: call(
+                NODES_NAME,
+                NODES_PATH,
+                NODES_IFACE,
+                &["CaptureEvent", "st", "garage", "4242"],
+            ),
+            allowed: &[Alarmd, Root],
         },
         // Switching the camera on or off is alarmd's job; root may, for repairs.
         Cell {
