@@ -160,6 +160,7 @@ pub async fn run(
         ));
     }
     tokio::spawn(crate::broker::follow(conn.clone(), inbox.clone()));
+    tokio::spawn(crate::nodes::follow(conn.clone(), inbox.clone()));
 
     let publisher = Publisher::new(iface, view);
     tokio::spawn(crate::activity::drive_camera(

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod history;
 pub mod inbox;
 pub mod machine;
+pub mod nodes;
 pub mod persist;
 pub mod photos;
 pub mod service;

@@ -18,7 +18,7 @@ use std::time::Duration;
 mod keys;
 mod start;
 mod step;
-pub use keys::{Kind, TroubleKey};
+pub use keys::{Kind, NodeName, TroubleKey};
 pub use start::Saved;
 pub use step::Outcome;
 #[cfg(test)]

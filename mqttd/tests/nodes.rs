@@ -86,16 +86,36 @@ async fn node(broker: &Mosquitto) -> Pi {
 
 /// The hall: mqttd as the hub accepting `garage` (alarmd is not needed to serve Nodes1).
 async fn hub(broker: &Mosquitto) -> (Pi, Nodes1Proxy<'static>) {
+    hub_with(broker, false).await
+}
+
+/// The hall, with alarmd too when `alarm`.
+async fn hub_with(broker: &Mosquitto, alarm: bool) -> (Pi, Nodes1Proxy<'static>) {
     let bus = TestBus::start().unwrap();
     let dir = bus.dir().to_path_buf();
     let cfg = write(
         &dir,
         "config.toml",
         &format!(
-            "[mqtt]\nnode_name = \"hall\"\nbroker = \"{}\"\nnodes = [\"garage\"]\nhomeassistant = false\n",
+            "[alarm]\nexit_delay = \"0s\"\nstartup_grace = \"60s\"\n\
+             [mqtt]\nnode_name = \"hall\"\nbroker = \"{}\"\nnodes = [\"garage\"]\nhomeassistant = false\n",
             broker.url(false)
         ),
     );
+    let mut daemons = Vec::new();
+    if alarm {
+        let a = Daemon::spawn(
+            &bus,
+            "secura-alarmd",
+            &["--config", &cfg, "-d"],
+            &dir.join("alarmd"),
+        )
+        .unwrap();
+        bus.wait_for_name(names::ALARM_NAME, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", a.log()));
+        daemons.push(a);
+    }
     let d = Daemon::spawn(
         &bus,
         "secura-mqttd",
@@ -111,13 +131,8 @@ async fn hub(broker: &Mosquitto) -> (Pi, Nodes1Proxy<'static>) {
         .build()
         .await
         .unwrap();
-    (
-        Pi {
-            bus,
-            daemons: vec![d],
-        },
-        nodes,
-    )
+    daemons.push(d);
+    (Pi { bus, daemons }, nodes)
 }
 
 async fn garage_is(nodes: &Nodes1Proxy<'static>, online: bool) -> bool {
@@ -282,4 +297,81 @@ async fn strangers_and_bad_payloads_are_ignored_and_a_vanished_node_is_offline()
         .unwrap_err()
         .to_string();
     assert!(e.contains("node garage is offline"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hubs_alarm_acts_on_a_nodes_motion_and_knows_when_it_is_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&dir.path().join("broker")).unwrap();
+    let (hall, nodes) = hub_with(&broker, true).await;
+    let mut garage = node(&broker).await;
+    assert!(
+        eventually(WAIT, || garage_is(&nodes, true)).await,
+        "{}",
+        hall.logs()
+    );
+    let alarm = secura_bus::proxies::Alarm1Proxy::builder(&hall.bus.connect().await.unwrap())
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap();
+    let troubles = || async { alarm.troubles().await.unwrap_or_default() };
+    let node_trouble = |t: &[String]| t.iter().any(|t| t.starts_with("node garage"));
+    assert!(!node_trouble(&troubles().await));
+    alarm.arm().await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            alarm.state().await.unwrap_or_default() == "armed"
+        })
+        .await
+    );
+    let pir = Simulator1Proxy::builder(&garage.bus.connect().await.unwrap())
+        .destination(names::SENSOR_NAME)
+        .path(names::SENSOR_PATH)
+        .build()
+        .await
+        .unwrap();
+    pir.motion().await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            alarm
+                .history(50)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|h| h.kind == "motion")
+        })
+        .await,
+        "the garage's motion never reached the hub's alarm\n{}",
+        hall.logs()
+    );
+
+    // The node's mqttd dies: the hub's alarm shows the trouble; its return clears it.
+    garage.daemons[2].kill_hard();
+    assert!(
+        eventually(LAST_WILL, || async {
+            troubles()
+                .await
+                .iter()
+                .any(|t| t == "node garage is offline")
+        })
+        .await,
+        "{:?}\n{}",
+        troubles().await,
+        hall.logs()
+    );
+    let cfg = garage.bus.dir().join("config.toml");
+    garage.daemons[2] = Daemon::spawn(
+        &garage.bus,
+        "secura-mqttd",
+        &["--config", cfg.to_str().unwrap(), "-d"],
+        &garage.bus.dir().join("mqttd"),
+    )
+    .unwrap();
+    assert!(
+        eventually(WAIT, || async { !node_trouble(&troubles().await) }).await,
+        "{:?}\n{}",
+        troubles().await,
+        hall.logs()
+    );
 }

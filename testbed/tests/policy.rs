@@ -98,12 +98,15 @@ struct System {
     bus: TestBus,
     _daemons: Vec<Daemon>,
     _stand_in: StandIn,
+    /// The port mqttd is configured with; no broker listens there until a test starts one.
+    mqtt_port: u16,
 }
 
 async fn start_system() -> System {
     let bus = TestBus::start_with(Overlay::PolicyOnly).unwrap();
     let stand_in = StandIn::start(SIM_TOKEN).await.unwrap();
     let cfg = bus.dir().join("config.toml");
+    let mqtt_port = secura_testbed::mosquitto::free_port().unwrap();
     std::fs::write(
         &cfg,
         format!(
@@ -117,7 +120,7 @@ async fn start_system() -> System {
              [mqtt]\nnode_name = \"policy\"\nbroker = \"mqtt://127.0.0.1:{}\"\n",
             stand_in.url(),
             // No broker there: mqttd serves Nodes1 all the same, retrying in the background.
-            secura_testbed::mosquitto::free_port().unwrap()
+            mqtt_port
         ),
     )
     .unwrap();
@@ -154,6 +157,7 @@ async fn start_system() -> System {
         bus,
         _daemons: daemons,
         _stand_in: stand_in,
+        mqtt_port,
     }
 }
 
@@ -679,6 +683,27 @@ async fn every_signal_alarmd_consumes_reaches_it_under_the_real_policy() {
         .await,
         "sensord's Motion never reached alarmd: {:?}",
         alarm.history(50).await
+    );
+
+    // mqttd's PropertiesChanged (Connected): no broker is a trouble after its grace, and a
+    // broker that appears clears it — which alarmd learns only from the signal.
+    let broker_trouble = |t: &[String]| t.iter().any(|t| t.contains("MQTT broker is unreachable"));
+    assert!(
+        troubles_match(&alarm, broker_trouble).await,
+        "no broker never became a Trouble"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let _broker = secura_testbed::mosquitto::Mosquitto::start_with(
+        dir.path(),
+        &secura_testbed::mosquitto::BrokerOptions {
+            port: Some(sys.mqtt_port),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        troubles_match(&alarm, |t| !broker_trouble(t)).await,
+        "mqttd's PropertiesChanged (Connected) never reached alarmd"
     );
 }
 

@@ -61,6 +61,51 @@ pub enum TroubleKey {
     Mqtt,
     /// A device is heard on the radio or LAN but never answers ARP.
     Unanswered(MacAddr),
+    /// Another Pi of the home (a node) is offline or its sensor or camera is not working.
+    Node(NodeName),
+}
+
+/// A node's name (`[mqtt] node_name`: 1–64 of `A-Z a-z 0-9 _ -`), held inline so trouble keys
+/// stay `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeName {
+    len: u8,
+    bytes: [u8; 64],
+}
+
+impl NodeName {
+    /// `name` if it is a valid node name.
+    pub fn parse(name: &str) -> Option<NodeName> {
+        if !secura_bus::config::valid_node_name(name) {
+            return None;
+        }
+        let mut bytes = [0u8; 64];
+        bytes
+            .get_mut(..name.len())?
+            .copy_from_slice(name.as_bytes());
+        Some(NodeName {
+            len: u8::try_from(name.len()).ok()?,
+            bytes,
+        })
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        let b = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
+        std::str::from_utf8(b).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl fmt::Display for TroubleKey {
@@ -76,6 +121,7 @@ impl fmt::Display for TroubleKey {
             TroubleKey::Delivery => f.write_str("delivery"),
             TroubleKey::Mqtt => f.write_str("mqtt"),
             TroubleKey::Unanswered(mac) => write!(f, "unanswered:{mac}"),
+            TroubleKey::Node(n) => write!(f, "node:{n}"),
         }
     }
 }
@@ -99,6 +145,10 @@ impl TryFrom<String> for TroubleKey {
             "history" => TroubleKey::History,
             "delivery" => TroubleKey::Delivery,
             "mqtt" => TroubleKey::Mqtt,
+            other if other.starts_with("node:") => TroubleKey::Node(
+                NodeName::parse(other.trim_start_matches("node:"))
+                    .ok_or_else(|| format!("bad trouble key {s:?}"))?,
+            ),
             other => match other.strip_prefix("unanswered:") {
                 Some(mac) => TroubleKey::Unanswered(
                     MacAddr::parse(mac).ok_or_else(|| format!("bad trouble key {s:?}"))?,
@@ -128,6 +178,7 @@ mod tests {
             TroubleKey::Delivery,
             TroubleKey::Mqtt,
             TroubleKey::Unanswered(MacAddr([0xa4, 0, 0, 0, 0, 1])),
+            TroubleKey::Node(NodeName::parse("garage").unwrap()),
         ];
         keys.extend(Service::ALL.map(TroubleKey::Missing));
         for k in keys {
