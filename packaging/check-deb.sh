@@ -18,7 +18,7 @@ fail=0
 need=(
   ./usr/bin/secura-alarmd ./usr/bin/secura-sniffer ./usr/bin/secura-sensord
   ./usr/bin/secura-camd ./usr/bin/secura-botd ./usr/bin/secura-mqttd
-  ./usr/lib/systemd/system/secura-pi-cam.target
+  ./usr/lib/systemd/system/secura-pi-cam.target ./usr/lib/systemd/system/secura-node.target
   ./usr/lib/systemd/system/secura-alarmd.service ./usr/lib/systemd/system/secura-botd.service
   ./usr/lib/systemd/system/secura-monitor@.service ./usr/lib/secura-pi-cam/secura-monitor
   ./usr/lib/systemd/system/secura-mqttd.service ./usr/lib/systemd/system/secura-alarm-failed.service

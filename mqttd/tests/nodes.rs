@@ -41,6 +41,11 @@ impl Pi {
 
 /// The garage: sensord and camd in --sim, mqttd as its node.
 async fn node(broker: &Mosquitto) -> Pi {
+    node_with(broker, "").await
+}
+
+/// The garage, with `extra` lines in its `[mqtt]` (credentials).
+async fn node_with(broker: &Mosquitto, extra: &str) -> Pi {
     let bus = TestBus::start().unwrap();
     let dir = bus.dir().to_path_buf();
     let cfg = write(
@@ -49,7 +54,7 @@ async fn node(broker: &Mosquitto) -> Pi {
         &format!(
             "[camera]\nbackend = \"sim\"\nalways_on = true\nwidth = 320\nheight = 240\n\
              [sensor]\nbackend = \"sim\"\nwarmup = \"0s\"\n\
-             [mqtt]\nrole = \"node\"\nnode_name = \"garage\"\nbroker = \"{}\"\nhomeassistant = false\n",
+             [mqtt]\nrole = \"node\"\nnode_name = \"garage\"\nbroker = \"{}\"\nhomeassistant = false\n{extra}",
             broker.url(false)
         ),
     );
@@ -86,11 +91,11 @@ async fn node(broker: &Mosquitto) -> Pi {
 
 /// The hall: mqttd as the hub accepting `garage` (alarmd is not needed to serve Nodes1).
 async fn hub(broker: &Mosquitto) -> (Pi, Nodes1Proxy<'static>) {
-    hub_with(broker, false).await
+    hub_with(broker, false, "").await
 }
 
-/// The hall, with alarmd too when `alarm`.
-async fn hub_with(broker: &Mosquitto, alarm: bool) -> (Pi, Nodes1Proxy<'static>) {
+/// The hall, with alarmd too when `alarm`, and `extra` lines in its `[mqtt]`.
+async fn hub_with(broker: &Mosquitto, alarm: bool, extra: &str) -> (Pi, Nodes1Proxy<'static>) {
     let bus = TestBus::start().unwrap();
     let dir = bus.dir().to_path_buf();
     let cfg = write(
@@ -98,7 +103,7 @@ async fn hub_with(broker: &Mosquitto, alarm: bool) -> (Pi, Nodes1Proxy<'static>)
         "config.toml",
         &format!(
             "[alarm]\nexit_delay = \"0s\"\nstartup_grace = \"60s\"\n\
-             [mqtt]\nnode_name = \"hall\"\nbroker = \"{}\"\nnodes = [\"garage\"]\nhomeassistant = false\n",
+             [mqtt]\nnode_name = \"hall\"\nbroker = \"{}\"\nnodes = [\"garage\"]\nhomeassistant = false\n{extra}",
             broker.url(false)
         ),
     );
@@ -303,7 +308,7 @@ async fn strangers_and_bad_payloads_are_ignored_and_a_vanished_node_is_offline()
 async fn the_hubs_alarm_acts_on_a_nodes_motion_and_knows_when_it_is_offline() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&dir.path().join("broker")).unwrap();
-    let (hall, nodes) = hub_with(&broker, true).await;
+    let (hall, nodes) = hub_with(&broker, true, "").await;
     let mut garage = node(&broker).await;
     assert!(
         eventually(WAIT, || garage_is(&nodes, true)).await,
@@ -374,4 +379,94 @@ async fn the_hubs_alarm_acts_on_a_nodes_motion_and_knows_when_it_is_offline() {
         troubles().await,
         hall.logs()
     );
+}
+
+/// With the example ACL of config/mosquitto/ (one broker user per Pi), the hub and its node
+/// talk, and another Pi's user cannot speak for the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_acl_lets_the_hub_and_its_node_talk_and_no_one_else_speak_for_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let acl = d.join("secura.acl");
+    std::fs::copy(
+        secura_testbed::bus::repo_root().join("config/mosquitto/secura.acl"),
+        &acl,
+    )
+    .unwrap();
+    let passwd = d.join("secura.passwd");
+    for (i, user) in ["hall", "garage", "attic"].iter().enumerate() {
+        let mut cmd = std::process::Command::new("mosquitto_passwd");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let st = cmd
+            .args(["-b", passwd.to_str().unwrap(), user, &format!("pw-{user}")])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let pw = d.join(format!("{user}.pw"));
+        std::fs::write(&pw, format!("pw-{user}\n")).unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    for p in [&acl, &passwd] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let broker = Mosquitto::start_with(
+        &d.join("broker"),
+        &secura_testbed::mosquitto::BrokerOptions {
+            password_file: Some(passwd),
+            acl_file: Some(acl),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let login = |user: &str| {
+        format!(
+            "username = \"{user}\"\npassword_file = \"{}\"\n",
+            d.join(format!("{user}.pw")).display()
+        )
+    };
+    let (hall, nodes) = hub_with(&broker, false, &login("hall")).await;
+    let garage = node_with(&broker, &login("garage")).await;
+    assert!(
+        eventually(WAIT, || garage_is(&nodes, true)).await,
+        "{}\n{}",
+        hall.logs(),
+        garage.logs()
+    );
+    let mut motion = nodes.receive_motion().await.unwrap();
+    // The attic's Pi tries to report motion as the garage: the broker drops it.
+    let mut o = MqttOptions::new("attic", "127.0.0.1", broker.port());
+    o.set_credentials("attic", "pw-attic");
+    let (client, mut ev) = AsyncClient::new(o, 16);
+    let pump = tokio::spawn(async move { while ev.poll().await.is_ok() {} });
+    client
+        .publish(
+            "secura/garage/motion",
+            QoS::AtLeastOnce,
+            false,
+            &br#"{"at": 1}"#[..],
+        )
+        .await
+        .unwrap();
+    let pir = Simulator1Proxy::builder(&garage.bus.connect().await.unwrap())
+        .destination(names::SENSOR_NAME)
+        .path(names::SENSOR_PATH)
+        .build()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pir.motion().await.unwrap();
+    let m = tokio::time::timeout(WAIT, motion.next())
+        .await
+        .unwrap_or_else(|_| panic!("no Motion\n{}\n{}", hall.logs(), garage.logs()))
+        .unwrap();
+    assert!(m.args().unwrap().at > 1, "the attic spoke for the garage");
+    let photos = nodes
+        .capture_event("garage", 3)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", hall.logs(), garage.logs()));
+    assert!(!photos.is_empty());
+    pump.abort();
 }

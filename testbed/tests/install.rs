@@ -107,6 +107,41 @@ fn key<'a>(unit: &'a str, k: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// A node Pi (`[mqtt] role = "node"`) starts its hardware daemons and mqttd, never an alarm or
+/// a bot of its own, and stopping the target stops what it started.
+#[test]
+fn the_node_target_runs_the_hardware_and_mqttd_but_no_alarm() {
+    let node = read("systemd/secura-node.target");
+    let wants: Vec<&str> = key(&node, "Wants")
+        .iter()
+        .flat_map(|w| w.split_whitespace())
+        .collect();
+    assert_eq!(
+        wants,
+        [
+            "secura-sensord.service",
+            "secura-camd.service",
+            "secura-mqttd.service"
+        ]
+    );
+    let conflicts = key(&node, "Conflicts").join(" ");
+    for d in ["alarmd", "botd"] {
+        assert!(
+            conflicts.contains(&format!("secura-{d}.service")),
+            "{conflicts}"
+        );
+    }
+    // The sniffer may be added to a node; then the target stops it too.
+    for unit in wants.iter().copied().chain(["secura-sniffer.service"]) {
+        let text = read(&format!("systemd/{unit}"));
+        let part_of = key(&text, "PartOf").join(" ");
+        assert!(
+            part_of.contains("secura-node.target") && part_of.contains("secura-pi-cam.target"),
+            "{unit}: PartOf={part_of}"
+        );
+    }
+}
+
 #[test]
 fn units_users_state_directories_and_policies_agree() {
     let sysusers = read("systemd/sysusers.d/secura-pi-cam.conf");
