@@ -344,6 +344,8 @@ impl Handler {
                     InputFile::memory(bytes).file_name("snapshot.jpg"),
                 )
                 .caption(format!("Photo taken {}", report::when(now_micros())))
+                // A photo of the home: Telegram keeps it from being forwarded or saved.
+                .protect_content(true)
                 .await
                 .map(drop),
         };

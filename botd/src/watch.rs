@@ -10,7 +10,7 @@ use crate::report;
 use crate::state::Shared;
 use futures_util::StreamExt;
 use secura_bus::names::ALARM_NAME;
-use secura_bus::types::now_micros;
+use secura_bus::types::{MessageKind, now_micros};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -69,7 +69,7 @@ async fn follow(conn: &zbus::Connection, shared: &Arc<Shared>) -> zbus::Result<(
                     let away = gone.map(|(_, at)| at.elapsed());
                     tracing::info!(away = ?away, "alarmd is on the bus");
                     if announced {
-                        tell(shared, RUNNING_AGAIN.to_string()).await;
+                        tell(shared, resolved(RUNNING_AGAIN.to_string())).await;
                     }
                     gone = None;
                     announced = false;
@@ -79,7 +79,7 @@ async fn follow(conn: &zbus::Connection, shared: &Arc<Shared>) -> zbus::Result<(
             () = sleep_until(deadline), if deadline.is_some() => {
                 if let Some((since, _)) = gone {
                     tracing::error!(since, "alarmd has been gone for {GRACE:?}: telling the owners");
-                    tell(shared, not_running_text(since)).await;
+                    tell(shared, NewMessage::Warning(not_running_text(since))).await;
                 }
                 announced = true;
             }
@@ -94,8 +94,20 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn tell(shared: &Arc<Shared>, text: String) {
-    if let Err(e) = shared.enqueue(NewMessage::Text(text), None).await {
+/// `text` with the look of a resolved trouble.
+fn resolved(text: String) -> NewMessage {
+    NewMessage::Post {
+        kind: MessageKind::Resolved,
+        text,
+        photos: Vec::new(),
+        reply_to: 0,
+    }
+}
+
+/// Queue `msg`: alarmd gone is an alert (the house is not watched; no buttons, they could
+/// not work), its return a resolved trouble.
+async fn tell(shared: &Arc<Shared>, msg: NewMessage) {
+    if let Err(e) = shared.enqueue(msg, None).await {
         tracing::error!(error = %e, "cannot queue the notice about alarmd");
     }
 }
