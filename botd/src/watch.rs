@@ -19,16 +19,22 @@ use tokio::time::Instant;
 /// restart by systemd (2 s plus start-up), well below the 10 s an owner may wait to learn it.
 pub const GRACE: Duration = Duration::from_secs(5);
 
-/// The notice that alarmd is gone, and `/status`'s answer meanwhile.
-pub fn not_running_text(since: u64) -> String {
+/// The notice that alarmd is gone (sent with the alert look, which adds the 🚨).
+pub fn not_running_words(since: u64) -> String {
     format!(
-        "🚨 The alarm is not running since {} — the system is NOT watching your home.",
+        "The alarm is not running since {} — the system is NOT watching your home.",
         report::when(since)
     )
 }
 
-/// The notice that alarmd is back after [`not_running_text`].
-pub const RUNNING_AGAIN: &str = "✅ The alarm is running again.";
+/// `/status`'s answer while alarmd is gone.
+pub fn not_running_text(since: u64) -> String {
+    format!("🚨 {}", not_running_words(since))
+}
+
+/// The notice that alarmd is back after [`not_running_words`] (sent with the resolved
+/// look, which adds the ✅).
+pub const RUNNING_AGAIN: &str = "The alarm is running again.";
 
 /// Follow alarmd's bus name until the connection closes.
 pub async fn run(conn: zbus::Connection, shared: Arc<Shared>) {
@@ -79,7 +85,7 @@ async fn follow(conn: &zbus::Connection, shared: &Arc<Shared>) -> zbus::Result<(
             () = sleep_until(deadline), if deadline.is_some() => {
                 if let Some((since, _)) = gone {
                     tracing::error!(since, "alarmd has been gone for {GRACE:?}: telling the owners");
-                    tell(shared, NewMessage::Warning(not_running_text(since))).await;
+                    tell(shared, NewMessage::Warning(not_running_words(since))).await;
                 }
                 announced = true;
             }
