@@ -305,7 +305,7 @@ fn cells() -> Vec<Cell> {
         },
         Cell {
             what: "Bot1.Post",
-            args: bot(&["Post", "sahst", "notice", "policy test", "0", "0"]),
+            args: bot(&["Post", "ssaht", "notice", "policy test", "0", "0"]),
             allowed: &[Alarmd, Root, Operator],
         },
         Cell {
