@@ -214,9 +214,9 @@ impl Core {
 
     async fn execute(&mut self, action: Action, rows: &mut Vec<Row>) {
         match action {
-            Action::Notify(text) => {
-                info!(%text, "notice");
-                self.courier.notice(text);
+            Action::Notify(kind, text) => {
+                info!(kind = kind.as_str(), %text, "notice");
+                self.courier.notice(kind, text);
             }
             Action::Record(row) => rows.push(row),
             Action::StateChanged {
@@ -255,9 +255,7 @@ impl Core {
                             .await
                         {
                             Ok(Ok(frames)) => Ok(frames.into_iter().map(|(fd, _)| fd).collect()),
-                            Ok(Err(e)) => {
-                                Err(PhotoProblem::Failed(secura_bus::Error::from(e).message()))
-                            }
+                            Ok(Err(e)) => Err(capture_failure(event, e)),
                             Err(_) => Err(PhotoProblem::NoAnswer(CAPTURE_TIMEOUT)),
                         };
                     if let Err(e) = &result {
@@ -267,16 +265,42 @@ impl Core {
                 });
             }
             Action::Alert {
+                kind,
                 event,
                 caption,
                 at,
                 photos,
             } => {
-                info!(event, "alert decided");
-                self.courier.alert(event, caption, at, photos);
+                info!(event, kind = kind.as_str(), "alert decided");
+                self.courier.alert(kind, event, caption, at, photos);
             }
         }
     }
+}
+
+/// A failed capture in words for the owners: no D-Bus error or bus names (those go to the
+/// log).
+fn capture_failure(event: u64, e: zbus::Error) -> PhotoProblem {
+    let detail = secura_bus::Error::from(e).message();
+    warn!(event, error = %detail, "camd failed the capture");
+    let internal = detail.contains("org.freedesktop") || detail.contains("org.securapicam");
+    PhotoProblem::Failed(
+        if [
+            "ServiceUnknown",
+            "NameHasNoOwner",
+            "NoReply",
+            "Disconnected",
+        ]
+        .iter()
+        .any(|k| detail.contains(k))
+        {
+            "camd is not running".into()
+        } else if internal {
+            "the camera could not take them (the details are in alarmd's log)".into()
+        } else {
+            detail
+        },
+    )
 }
 
 async fn probe(

@@ -9,11 +9,11 @@
 
 use crate::clock;
 use crate::inbox::Inbox;
-use crate::machine::{AlertPhotos, Event, TroubleKey, text};
+use crate::machine::{AlertPhotos, Event, PhotoProblem, TroubleKey, text};
 use crate::photos::Photos;
 use secura_bus::proxies::Bot1Proxy;
-use secura_bus::types::Micros;
-use std::collections::VecDeque;
+use secura_bus::types::{MessageKind, Micros};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -30,12 +30,15 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_TEXT: usize = 4096;
 /// Telegram's limit for a photo caption, in characters.
 pub const MAX_CAPTION: usize = 1024;
+/// Outbox ids of this many recent alerts are kept, for their follow-ups to reply to.
+const ALERT_IDS_KEPT: usize = 64;
 
 /// What the core hands over.
 #[derive(Debug)]
 enum Letter {
-    Notice(String),
+    Notice(MessageKind, String),
     Alert {
+        kind: MessageKind,
         event: u64,
         caption: String,
         at: Micros,
@@ -50,9 +53,10 @@ enum Ready {
     Album(String, Vec<OwnedFd>),
 }
 
-/// A held message; `event` is set for alerts.
+/// A held message of `kind`; `event` is set for alerts, follow-ups and evidence.
 #[derive(Debug)]
 struct Held {
+    kind: MessageKind,
     msg: Ready,
     event: Option<u64>,
 }
@@ -72,14 +76,23 @@ impl Courier {
         Courier { tx }
     }
 
-    /// Queue a notice.
-    pub fn notice(&self, text: String) {
-        self.queue(Letter::Notice(text));
+    /// Queue a text of `kind` (notice, trouble, resolved).
+    pub fn notice(&self, kind: MessageKind, text: String) {
+        self.queue(Letter::Notice(kind, text));
     }
 
-    /// Queue the alert of `event`.
-    pub fn alert(&self, event: u64, caption: String, at: Micros, photos: AlertPhotos) {
+    /// Queue the photos of `event` as `kind`: its alert, a follow-up (sent as a reply to the
+    /// alert) or evidence.
+    pub fn alert(
+        &self,
+        kind: MessageKind,
+        event: u64,
+        caption: String,
+        at: Micros,
+        photos: AlertPhotos,
+    ) {
         self.queue(Letter::Alert {
+            kind,
             event,
             caption,
             at,
@@ -113,10 +126,19 @@ enum Refused {
     ForGood(String),
 }
 
-async fn attempt(bot: &Bot1Proxy<'static>, m: &Ready) -> Result<u64, Refused> {
+async fn attempt(
+    bot: &Bot1Proxy<'static>,
+    kind: MessageKind,
+    m: &Ready,
+    reply_to: u64,
+) -> Result<u64, Refused> {
+    let kind = kind.as_str();
     let call = async {
         match m {
-            Ready::Text(text) => bot.notify(&shorten(text, MAX_TEXT)).await,
+            Ready::Text(text) => {
+                bot.post(kind, &shorten(text, MAX_TEXT), Vec::new(), reply_to)
+                    .await
+            }
             Ready::Album(caption, fds) => {
                 let copies = fds
                     .iter()
@@ -127,7 +149,8 @@ async fn attempt(bot: &Bot1Proxy<'static>, m: &Ready) -> Result<u64, Refused> {
                     })
                     .collect::<std::io::Result<Vec<_>>>()
                     .map_err(|e| zbus::Error::Failure(format!("cannot copy a photo fd: {e}")))?;
-                bot.alert(&shorten(caption, MAX_CAPTION), copies).await
+                bot.post(kind, &shorten(caption, MAX_CAPTION), copies, reply_to)
+                    .await
             }
         }
     };
@@ -143,45 +166,61 @@ async fn attempt(bot: &Bot1Proxy<'static>, m: &Ready) -> Result<u64, Refused> {
     }
 }
 
-/// The alert's message: its photos (waited for here) or, without any, the text.
-async fn compose(conn: &zbus::Connection, photos: &Photos, letter: Letter) -> Held {
-    match letter {
-        Letter::Notice(t) => Held {
+/// The alert's message: its photos (waited for here) or, without any, the text. `None` for a
+/// follow-up with nothing to show (its photos went out with the alert).
+async fn compose(conn: &zbus::Connection, photos: &Photos, letter: Letter) -> Option<Held> {
+    Some(match letter {
+        Letter::Notice(kind, t) => Held {
+            kind,
             msg: Ready::Text(t),
             event: None,
         },
         Letter::Alert {
+            kind,
             event,
             caption,
             photos: AlertPhotos::KeptOnPi,
             ..
         } => Held {
+            kind,
             msg: Ready::Text(text::resent_alert(&caption, event)),
             event: Some(event),
         },
         Letter::Alert {
+            kind,
             event,
             caption,
             at,
             photos: AlertPhotos::Captured,
         } => {
             let (fds, problems) = photos.wait(event, PHOTO_TIMEOUT).await;
+            if kind == MessageKind::FollowUp
+                && fds.is_empty()
+                && problems.iter().all(|p| *p == PhotoProblem::BeforeRestart)
+            {
+                // The capture finished in time to join the alert's own album.
+                info!(event, "follow-up photos went out with the alert");
+                return None;
+            }
             let message = text::alert_message(&caption, at, event, fds.len(), &problems);
-            // Alarm1.Alerted and LastAlert (mqttd shows them to Home Assistant).
-            crate::alerts::announce(conn, event, at, &message, fds.first()).await;
+            if kind == MessageKind::Alert {
+                // Alarm1.Alerted and LastAlert (mqttd shows them to Home Assistant).
+                crate::alerts::announce(conn, event, at, &message, fds.first()).await;
+            }
             let msg = if fds.is_empty() {
-                warn!(event, "alert without photos");
+                warn!(event, kind = kind.as_str(), "photos missing");
                 Ready::Text(message)
             } else {
-                info!(event, photos = fds.len(), "alert");
+                info!(event, kind = kind.as_str(), photos = fds.len(), "photos");
                 Ready::Album(message, fds)
             };
             Held {
+                kind,
                 msg,
                 event: Some(event),
             }
         }
-    }
+    })
 }
 
 /// What is waiting: alerts (each waiting for its photos when it reaches the front) go
@@ -196,7 +235,7 @@ impl Queue {
     fn push(&mut self, l: Letter) {
         match l {
             Letter::Alert { .. } => self.alerts.push_back(l),
-            Letter::Notice(_) => self.notices.push_back(l),
+            Letter::Notice(..) => self.notices.push_back(l),
         }
         if self.alerts.len() + self.notices.len() > MAX_HELD {
             if self.notices.pop_front().is_none() {
@@ -231,6 +270,8 @@ async fn deliver(
     let mut backoff = secura_kit::Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     // The text of the open "refused" trouble: cleared once a later message gets through.
     let mut refusal: Option<String> = None;
+    // Outbox ids of recent alerts by event, for their follow-ups to reply to.
+    let mut alert_ids: BTreeMap<u64, u64> = BTreeMap::new();
     loop {
         while let Ok(l) = rx.try_recv() {
             queue.push(l);
@@ -238,7 +279,10 @@ async fn deliver(
         let held = match current.take() {
             Some(h) => h,
             None => match queue.pop() {
-                Some(l) => compose(bot.inner().connection(), &photos, l).await,
+                Some(l) => match compose(bot.inner().connection(), &photos, l).await {
+                    Some(h) => h,
+                    None => continue,
+                },
                 None => match rx.recv().await {
                     Some(l) => {
                         queue.push(l);
@@ -248,11 +292,23 @@ async fn deliver(
                 },
             },
         };
-        match attempt(&bot, &held.msg).await {
+        let reply_to = match (held.kind, held.event) {
+            (MessageKind::FollowUp, Some(event)) => alert_ids.get(&event).copied().unwrap_or(0),
+            _ => 0,
+        };
+        match attempt(&bot, held.kind, &held.msg, reply_to).await {
             Ok(id) => {
-                info!(outbox_id = id, "handed to botd");
-                if let Some(event) = held.event {
+                info!(outbox_id = id, kind = held.kind.as_str(), "handed to botd");
+                if let Some(event) = held.event
+                    && held.kind != MessageKind::FollowUp
+                {
                     inbox.event(Event::AlertHanded { event }).await;
+                }
+                if let (MessageKind::Alert, Some(event)) = (held.kind, held.event) {
+                    alert_ids.insert(event, id);
+                    while alert_ids.len() > ALERT_IDS_KEPT {
+                        alert_ids.pop_first();
+                    }
                 }
                 let own_notice = matches!(&held.msg, Ready::Text(t)
                     if refusal.as_ref().is_some_and(|r| t.contains(r.as_str())));
@@ -296,7 +352,7 @@ async fn deliver(
                         // A new alert must not wait behind a notice botd keeps refusing.
                         if alert && current.as_ref().is_some_and(|h| h.event.is_none()) {
                             if let Some(h) = current.take() {
-                                queue.notices.push_front(Letter::Notice(match h.msg {
+                                queue.notices.push_front(Letter::Notice(h.kind, match h.msg {
                                     Ready::Text(t) => t,
                                     Ready::Album(t, _) => t,
                                 }));
@@ -323,6 +379,7 @@ async fn refused_for_good(
         Ready::Album(caption, _) => {
             error!(error = %why, "botd refused the alert's photos; sending it as text");
             Some(Held {
+                kind: held.kind,
                 msg: Ready::Text(text::photos_refused(&caption, why)),
                 event: held.event,
             })

@@ -9,7 +9,7 @@
 
 use crate::clock::{Mono, Now};
 use secura_bus::config::MacAddr;
-use secura_bus::types::{Command, Micros};
+use secura_bus::types::{Command, MessageKind, Micros};
 use secura_bus::{State, config::AlarmConfig, config::DisarmRequires};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -248,8 +248,9 @@ pub struct Row {
 /// What the runtime must do after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// A notice to the owners (`Bot1.Notify`).
-    Notify(String),
+    /// A message to the owners (`Bot1.Post` of a text): a notice, a trouble or a resolved
+    /// trouble.
+    Notify(MessageKind, String),
     /// `Presence1.Probe(macs)`; the answer comes back as [`Event::ProbeDone`] with this id.
     Probe {
         /// Correlates the answer.
@@ -262,8 +263,12 @@ pub enum Action {
         /// The event the photos belong to.
         event: u64,
     },
-    /// `Bot1.Alert(caption, photos of event)`, in order with the notices.
+    /// `Bot1.Post` of the photos of `event` (or, without any, the text), before any notice:
+    /// an alert, its follow-up (a reply to it) or the evidence of a verify window an arrival
+    /// ended.
     Alert {
+        /// `Alert`, `FollowUp` or `Evidence`.
+        kind: MessageKind,
         /// The event.
         event: u64,
         /// Its caption, before the time and any camera trouble are added.
@@ -319,6 +324,9 @@ pub struct Machine {
     pub absent_at_arming: Vec<MacAddr>,
     /// Time and event of the last alert (for `alert_cooldown`).
     pub last_alert: Option<(Mono, u64)>,
+    /// The alert event whose one follow-up (more motion within `alert_cooldown`) went out.
+    #[serde(default)]
+    pub followed_up: Option<u64>,
     /// The next event id.
     pub next_event: u64,
     /// What is wrong, by source.
@@ -370,6 +378,7 @@ impl Machine {
             presence_epoch: now.mono,
             absent_at_arming: Vec::new(),
             last_alert: None,
+            followed_up: None,
             next_event: 1,
             troubles: BTreeMap::new(),
             probe_retry_at: Mono(0),

@@ -12,9 +12,14 @@ use secura_bus::proxies::Alarm1Proxy;
 use secura_bus::types::now_micros;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use teloxide::payloads::{AnswerCallbackQuerySetters, SendPhotoSetters};
+use teloxide::payloads::{
+    AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters, SendPhotoSetters,
+};
 use teloxide::prelude::Requester;
-use teloxide::types::{CallbackQuery, ChatId, InputFile, Message, Update, UpdateKind, User};
+use teloxide::types::{
+    CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update,
+    UpdateKind, User,
+};
 
 /// How far ahead of the local clock a message's date may be (Telegram's and the device's
 /// clocks are both synchronised, but not to the microsecond).
@@ -179,6 +184,35 @@ impl Handler {
             );
             return;
         }
+        if q.data.as_deref() == Some(DONE) {
+            self.answer_press(q, "Already done.").await;
+            return;
+        }
+        // The button's age is its message's: an alert older than max_command_age (or one
+        // Telegram no longer shows the bot) is not acted on from its buttons.
+        let sent = q
+            .message
+            .as_ref()
+            .and_then(|m| m.regular_message())
+            .and_then(|m| u64::try_from(m.date.timestamp()).ok())
+            .unwrap_or(0)
+            .saturating_mul(1_000_000);
+        let now = now_micros();
+        let max_age = self.shared.settings.max_command_age;
+        if now.saturating_sub(sent) > max_age {
+            tracing::info!(
+                user,
+                sent_at = sent,
+                "not executing a button older than max_command_age"
+            );
+            let text = format!(
+                "Not done: this button is older than {}. Send the command instead (/disarm, \
+                 /disable, /photo).",
+                humantime::format_duration(std::time::Duration::from_secs(max_age / 1_000_000))
+            );
+            self.answer_press(q, &text).await;
+            return;
+        }
         let command = match q.data.as_deref() {
             Some("disarm") => Command::Disarm,
             Some("disable") => Command::Disable,
@@ -212,8 +246,42 @@ impl Handler {
             }
             return;
         }
+        let done = match command {
+            Command::Disarm => Some(("disarmed", "Disarmed")),
+            Command::Disable => Some(("disabled", "Disabled")),
+            _ => None,
+        };
         let reply = self.execute(user, command).await;
         self.send(user, reply).await;
+        // Once the alarm is where the button asked, the keyboard says so instead of offering
+        // it again.
+        if let (Some((state, words)), Some(m)) = (done, q.message.as_ref())
+            && self.alarm.state().await.is_ok_and(|s| s == state)
+        {
+            let label = format!("✓ {words} by {}", first_name(&q.from));
+            let markup = InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(label, DONE)]]);
+            let edited = self
+                .api
+                .bot()
+                .edit_message_reply_markup(m.chat().id, m.id())
+                .reply_markup(markup)
+                .await;
+            if let Err(e) = edited {
+                tracing::info!(user, error = %self.api.scrub(&e.to_string()), "cannot mark the buttons done");
+            }
+        }
+    }
+
+    async fn answer_press(&self, q: &CallbackQuery, text: &str) {
+        let answered = self
+            .api
+            .bot()
+            .answer_callback_query(q.id.clone())
+            .text(text)
+            .await;
+        if let Err(e) = answered {
+            tracing::info!(error = %self.api.scrub(&e.to_string()), "cannot answer a button press");
+        }
     }
 
     async fn pair(&self, user: i64, from: Option<&User>, code: &str) {
@@ -344,6 +412,8 @@ impl Handler {
                     InputFile::memory(bytes).file_name("snapshot.jpg"),
                 )
                 .caption(format!("Photo taken {}", report::when(now_micros())))
+                // A photo of the home: Telegram keeps it from being forwarded or saved.
+                .protect_content(true)
                 .await
                 .map(drop),
         };
@@ -351,6 +421,14 @@ impl Handler {
             tracing::warn!(user, error = %self.api.scrub(&e.to_string()), "cannot send a reply");
         }
     }
+}
+
+/// Callback data of the button that marks an alert's buttons done.
+pub const DONE: &str = "done";
+
+/// A Telegram user's first name as shown on a button (cut short).
+fn first_name(u: &User) -> String {
+    u.first_name.chars().take(32).collect()
 }
 
 fn command_label(c: &Command) -> &'static str {

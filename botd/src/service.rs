@@ -4,7 +4,7 @@
 use crate::outbox::NewMessage;
 use crate::state::{Shared, Status};
 use secura_bus::Error;
-use secura_bus::types::now_micros;
+use secura_bus::types::{MessageKind, now_micros};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use zbus::interface;
@@ -45,6 +45,30 @@ fn check_text(what: &str, text: &str, max: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// The JPEG bytes behind `photos` (at most [`MAX_PHOTOS`], each a JPEG of at most
+/// [`MAX_PHOTO_BYTES`]).
+fn read_photos(photos: &[zbus::OwnedFd]) -> Result<Vec<Vec<u8>>, Error> {
+    if photos.len() > MAX_PHOTOS {
+        return Err(Error::InvalidArgument(format!(
+            "{} photos in one message; at most {MAX_PHOTOS}",
+            photos.len()
+        )));
+    }
+    let mut images = Vec::with_capacity(photos.len());
+    for (i, fd) in photos.iter().enumerate() {
+        let bytes = secura_bus::fd::read_all(&fd.as_fd(), MAX_PHOTO_BYTES)
+            .map_err(|e| Error::InvalidArgument(format!("photo {}: {e}", i + 1)))?;
+        if !bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            return Err(Error::InvalidArgument(format!(
+                "photo {} is not a JPEG",
+                i + 1
+            )));
+        }
+        images.push(bytes);
+    }
+    Ok(images)
+}
+
 #[interface(name = "org.securapicam.Bot1")]
 impl Bot1 {
     /// Queue a text to every authorized user; the outbox id once it is on disk.
@@ -69,18 +93,7 @@ impl Bot1 {
                 photos.len()
             )));
         }
-        let mut images = Vec::with_capacity(photos.len());
-        for (i, fd) in photos.iter().enumerate() {
-            let bytes = secura_bus::fd::read_all(&fd.as_fd(), MAX_PHOTO_BYTES)
-                .map_err(|e| Error::InvalidArgument(format!("photo {}: {e}", i + 1)))?;
-            if !bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-                return Err(Error::InvalidArgument(format!(
-                    "photo {} is not a JPEG",
-                    i + 1
-                )));
-            }
-            images.push(bytes);
-        }
+        let images = read_photos(&photos)?;
         let n = images.len();
         let id = self
             .shared
@@ -93,6 +106,53 @@ impl Bot1 {
             )
             .await?;
         tracing::info!(id, photos = n, "alert queued");
+        Ok(id)
+    }
+
+    /// Queue a message of `kind` with `text` (the caption when there are photos) and
+    /// `photos` (may be none), replying to the earlier outbox message `reply_to` (0: none);
+    /// the outbox id once on disk. An unknown `reply_to` only loses the reply link.
+    async fn post(
+        &self,
+        kind: String,
+        text: String,
+        photos: Vec<zbus::OwnedFd>,
+        reply_to: u64,
+    ) -> Result<u64, Error> {
+        let Some(kind) = MessageKind::parse(&kind) else {
+            let known: Vec<&str> = MessageKind::ALL.iter().map(|k| k.as_str()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "unknown kind {:?}; one of {}",
+                kind.chars().take(32).collect::<String>(),
+                known.join(", ")
+            )));
+        };
+        if photos.is_empty() {
+            check_text("text", &text, MAX_TEXT_CHARS)?;
+        } else {
+            check_text("caption", &text, MAX_CAPTION_CHARS)?;
+        }
+        let images = read_photos(&photos)?;
+        let n = images.len();
+        let id = self
+            .shared
+            .enqueue(
+                NewMessage::Post {
+                    kind,
+                    text,
+                    photos: images,
+                    reply_to,
+                },
+                None,
+            )
+            .await?;
+        tracing::info!(
+            id,
+            kind = kind.as_str(),
+            photos = n,
+            reply_to,
+            "message queued"
+        );
         Ok(id)
     }
 

@@ -159,7 +159,7 @@ impl Shared {
         let (id, dropped) = outbox.enqueue(msg, recipients.clone(), now)?;
         if !dropped.is_empty() {
             let notice = self.drop_notice(&dropped);
-            outbox.enqueue(NewMessage::Text(notice), recipients, now)?;
+            outbox.enqueue(NewMessage::trouble(notice), recipients, now)?;
         }
         Ok(id)
     }
@@ -190,7 +190,7 @@ impl Shared {
             parts.push(format!("{by_size} to stay within outbox_max_bytes"));
         }
         format!(
-            "⚠ Undelivered messages were dropped: {}. Telegram could not be reached in time.",
+            "Undelivered messages were dropped: {}. Telegram could not be reached in time.",
             parts.join(", ")
         )
     }

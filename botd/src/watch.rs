@@ -10,7 +10,7 @@ use crate::report;
 use crate::state::Shared;
 use futures_util::StreamExt;
 use secura_bus::names::ALARM_NAME;
-use secura_bus::types::now_micros;
+use secura_bus::types::{MessageKind, now_micros};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -19,16 +19,22 @@ use tokio::time::Instant;
 /// restart by systemd (2 s plus start-up), well below the 10 s an owner may wait to learn it.
 pub const GRACE: Duration = Duration::from_secs(5);
 
-/// The notice that alarmd is gone, and `/status`'s answer meanwhile.
-pub fn not_running_text(since: u64) -> String {
+/// The notice that alarmd is gone (sent with the alert look, which adds the 🚨).
+pub fn not_running_words(since: u64) -> String {
     format!(
-        "🚨 The alarm is not running since {} — the system is NOT watching your home.",
+        "The alarm is not running since {} — the system is NOT watching your home.",
         report::when(since)
     )
 }
 
-/// The notice that alarmd is back after [`not_running_text`].
-pub const RUNNING_AGAIN: &str = "✅ The alarm is running again.";
+/// `/status`'s answer while alarmd is gone.
+pub fn not_running_text(since: u64) -> String {
+    format!("🚨 {}", not_running_words(since))
+}
+
+/// The notice that alarmd is back after [`not_running_words`] (sent with the resolved
+/// look, which adds the ✅).
+pub const RUNNING_AGAIN: &str = "The alarm is running again.";
 
 /// Follow alarmd's bus name until the connection closes.
 pub async fn run(conn: zbus::Connection, shared: Arc<Shared>) {
@@ -69,7 +75,7 @@ async fn follow(conn: &zbus::Connection, shared: &Arc<Shared>) -> zbus::Result<(
                     let away = gone.map(|(_, at)| at.elapsed());
                     tracing::info!(away = ?away, "alarmd is on the bus");
                     if announced {
-                        tell(shared, RUNNING_AGAIN.to_string()).await;
+                        tell(shared, resolved(RUNNING_AGAIN.to_string())).await;
                     }
                     gone = None;
                     announced = false;
@@ -79,7 +85,7 @@ async fn follow(conn: &zbus::Connection, shared: &Arc<Shared>) -> zbus::Result<(
             () = sleep_until(deadline), if deadline.is_some() => {
                 if let Some((since, _)) = gone {
                     tracing::error!(since, "alarmd has been gone for {GRACE:?}: telling the owners");
-                    tell(shared, not_running_text(since)).await;
+                    tell(shared, NewMessage::Warning(not_running_words(since))).await;
                 }
                 announced = true;
             }
@@ -94,8 +100,20 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn tell(shared: &Arc<Shared>, text: String) {
-    if let Err(e) = shared.enqueue(NewMessage::Text(text), None).await {
+/// `text` with the look of a resolved trouble.
+fn resolved(text: String) -> NewMessage {
+    NewMessage::Post {
+        kind: MessageKind::Resolved,
+        text,
+        photos: Vec::new(),
+        reply_to: 0,
+    }
+}
+
+/// Queue `msg`: alarmd gone is an alert (the house is not watched; no buttons, they could
+/// not work), its return a resolved trouble.
+async fn tell(shared: &Arc<Shared>, msg: NewMessage) {
+    if let Err(e) = shared.enqueue(msg, None).await {
         tracing::error!(error = %e, "cannot queue the notice about alarmd");
     }
 }

@@ -116,7 +116,7 @@ async fn fifty_alerts_survive_outage_sigkill_and_429_and_arrive_once_in_order() 
     for (i, call) in alerts.iter().enumerate() {
         assert_eq!(
             call.text.as_deref(),
-            Some(format!("alert {i}").as_str()),
+            Some(format!("🚨 alert {i}").as_str()),
             "order"
         );
         let want = photos_of(i);
@@ -247,8 +247,8 @@ async fn the_byte_budget_drops_the_oldest_alert_with_a_notice() {
     s.tg.set_mode(Mode::Up);
     let sent = s.wait_sent(OWNER, 3).await;
     let texts: Vec<_> = sent.iter().map(|c| c.text.clone().unwrap()).collect();
-    assert_eq!(texts[0], "big 1");
-    assert_eq!(texts[1], "big 2");
+    assert_eq!(texts[0], "🚨 big 1");
+    assert_eq!(texts[1], "🚨 big 2");
     assert!(
         texts[2].contains("1 to stay within outbox_max_bytes"),
         "{texts:?}"

@@ -160,6 +160,17 @@ pub trait Bot1 {
     /// Queue one album with `caption` to every authorized user; returns its outbox id once on
     /// disk.
     fn alert(&self, caption: &str, photos: Vec<OwnedFd>) -> zbus::Result<u64>;
+    /// Queue a message of `kind` (`alert`, `followup`, `trouble`, `resolved`, `notice`,
+    /// `evidence`) with `text` (the caption when there are photos) and `photos` (may be
+    /// empty) to every authorized user, as a reply to the earlier outbox message `reply_to`
+    /// (0: none); returns its outbox id once it is on disk.
+    fn post(
+        &self,
+        kind: &str,
+        text: &str,
+        photos: Vec<OwnedFd>,
+        reply_to: u64,
+    ) -> zbus::Result<u64>;
     /// A one-time pairing code for `/start CODE` and when it expires.
     fn create_pairing_code(&self) -> zbus::Result<(String, u64)>;
 

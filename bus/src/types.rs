@@ -98,6 +98,59 @@ impl Command {
     }
 }
 
+/// What a `Bot1.Post` message is; botd gives each kind its look (emoji, sound, buttons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// An intrusion alert: loud, with the Disarm / Disable / Photo buttons.
+    Alert,
+    /// More photos of an alert's event, as a reply to it: loud, no buttons.
+    FollowUp,
+    /// Something is wrong (a Trouble): loud.
+    Trouble,
+    /// A Trouble is over: loud.
+    Resolved,
+    /// A routine notice (state changes, arming, command results): silent.
+    Notice,
+    /// Photos kept as evidence though no alarm was raised (an arrival ended `verifying`):
+    /// silent.
+    Evidence,
+}
+
+impl MessageKind {
+    /// Every kind, in the order of their outbox encoding.
+    pub const ALL: [MessageKind; 6] = [
+        MessageKind::Alert,
+        MessageKind::FollowUp,
+        MessageKind::Trouble,
+        MessageKind::Resolved,
+        MessageKind::Notice,
+        MessageKind::Evidence,
+    ];
+
+    /// The spelling used by `Bot1.Post`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Alert => "alert",
+            MessageKind::FollowUp => "followup",
+            MessageKind::Trouble => "trouble",
+            MessageKind::Resolved => "resolved",
+            MessageKind::Notice => "notice",
+            MessageKind::Evidence => "evidence",
+        }
+    }
+
+    /// Parse the spelling used by `Bot1.Post`.
+    pub fn parse(s: &str) -> Option<MessageKind> {
+        MessageKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the owners' phones should stay silent for it.
+    pub fn silent(self) -> bool {
+        matches!(self, MessageKind::Notice | MessageKind::Evidence)
+    }
+}
+
 /// `Alarm1.Devices` element, `(ssbt)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct AlarmDevice {

@@ -257,6 +257,10 @@ pub struct Sent {
     pub text: String,
     /// The photos' bytes (empty for a notice).
     pub photos: Vec<Vec<u8>>,
+    /// Its kind (`Post`'s; `notice` for `Notify`, `alert` for `Alert`).
+    pub kind: String,
+    /// The outbox id it replies to (0: none).
+    pub reply_to: u64,
 }
 
 #[derive(Debug)]
@@ -269,6 +273,8 @@ impl BotIface {
         s.push(Sent {
             text,
             photos: Vec::new(),
+            kind: "notice".into(),
+            reply_to: 0,
         });
         s.len() as u64
     }
@@ -276,6 +282,15 @@ impl BotIface {
         &self,
         caption: String,
         photos: Vec<zbus::OwnedFd>,
+    ) -> Result<u64, secura_bus::Error> {
+        self.post("alert".into(), caption, photos, 0).await
+    }
+    async fn post(
+        &self,
+        kind: String,
+        text: String,
+        photos: Vec<zbus::OwnedFd>,
+        reply_to: u64,
     ) -> Result<u64, secura_bus::Error> {
         let mut bytes = Vec::new();
         for fd in &photos {
@@ -285,8 +300,10 @@ impl BotIface {
         }
         let mut s = lock(&self.0);
         s.push(Sent {
-            text: caption,
+            text,
             photos: bytes,
+            kind,
+            reply_to,
         });
         Ok(s.len() as u64)
     }

@@ -1,12 +1,14 @@
 //! A stand-in for the Telegram Bot API (the subset botd uses), for tests and the demo.
 //!
 //! It answers `getMe`, `getUpdates` (offset, limit, long-poll timeout), `sendMessage`,
-//! `sendPhoto` and `sendMediaGroup` (multipart uploads), `setMyCommands`,
-//! `answerCallbackQuery` and `deleteWebhook` with Telegram's JSON shapes; records every request
+//! `sendPhoto` and `sendMediaGroup` (multipart uploads, `parse_mode=HTML` parsed as Telegram
+//! does), `setMyCommands`, `answerCallbackQuery`, `editMessageReplyMarkup`,
+//! `editMessageText` and `deleteWebhook` with Telegram's JSON shapes; records every request
 //! it answered successfully; queues scripted updates; and can be told to go down (connections
 //! refused and cut), answer 500, answer 429 with `retry_after`, be slow, or hold requests.
 //! Point teloxide at [`StandIn::url`] with `api_url`.
 
+mod html;
 mod methods;
 pub mod shapes;
 
@@ -52,8 +54,11 @@ pub struct Call {
     pub method: String,
     /// The target chat, for the send methods.
     pub chat: Option<i64>,
-    /// The text, or the caption (of the first photo of an album).
+    /// The text, or the caption (of the first photo of an album), as the user sees it (with
+    /// `parse_mode=HTML`, without the tags).
     pub text: Option<String>,
+    /// The id of the (first) message it created, for the send methods.
+    pub message_id: Option<i64>,
     /// Uploaded photos, in album order.
     pub photos: Vec<Vec<u8>>,
     /// Every parameter as received.
@@ -75,19 +80,79 @@ impl Call {
             method: method.to_string(),
             chat,
             text,
+            message_id: None,
             photos,
             params: p.fields.clone(),
             received: std::time::Instant::now(),
         }
     }
 
-    /// The callback data of the inline buttons sent with it.
-    pub fn buttons(&self) -> Vec<String> {
-        let markup = match self.params.get("reply_markup") {
-            Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+    /// A parameter that may arrive as JSON text (multipart) or as JSON.
+    fn json_param(&self, key: &str) -> Value {
+        match self.params.get(key) {
+            Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
             Some(v) => v.clone(),
             None => Value::Null,
-        };
+        }
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        match self.json_param(key) {
+            Value::Bool(b) => b,
+            Value::String(s) => s == "true",
+            _ => false,
+        }
+    }
+
+    /// `disable_notification`: the phone stays silent.
+    pub fn silent(&self) -> bool {
+        self.flag("disable_notification")
+    }
+
+    /// `protect_content`: the photo cannot be forwarded or saved.
+    pub fn protected(&self) -> bool {
+        self.flag("protect_content")
+    }
+
+    /// `parse_mode`, if given.
+    pub fn parse_mode(&self) -> Option<String> {
+        self.params
+            .get("parse_mode")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// The message it replies to (`reply_parameters.message_id` or `reply_to_message_id`).
+    pub fn reply_to(&self) -> Option<i64> {
+        let p = self.json_param("reply_parameters");
+        p.get("message_id")
+            .and_then(Value::as_i64)
+            .or_else(|| self.json_param("reply_to_message_id").as_i64())
+    }
+
+    /// The labels of the inline buttons sent with it.
+    pub fn button_labels(&self) -> Vec<String> {
+        self.keyboard()
+            .into_iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+
+    fn keyboard(&self) -> Vec<Value> {
+        self.json_param("reply_markup")
+            .get("inline_keyboard")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// The callback data of the inline buttons sent with it.
+    pub fn buttons(&self) -> Vec<String> {
+        let markup = self.json_param("reply_markup");
         markup
             .get("inline_keyboard")
             .and_then(Value::as_array)
@@ -291,14 +356,29 @@ impl StandIn {
     }
 
     fn press(&self, user: i64, data: &str, stale: bool) -> u64 {
+        let mid = self.inner.lock().next_message_id();
+        self.press_on(user, mid, shapes::unix_now(), data, stale)
+    }
+
+    /// `user` presses the button with `data` under message `message_id` (one the bot sent),
+    /// which is dated `date` (Unix seconds).
+    pub fn press_button_on(&self, user: i64, message_id: i64, date: i64, data: &str) -> u64 {
+        self.press_on(user, message_id, date, data, false)
+    }
+
+    fn press_on(&self, user: i64, mid: i64, date: i64, data: &str, stale: bool) -> u64 {
         let mut st = self.inner.lock();
-        let mid = st.next_message_id();
-        let id = format!("cb{mid}");
+        let n = st.next_message_id();
+        let id = format!("cb{n}");
         if stale {
             st.stale_callbacks.insert(id.clone());
         }
         drop(st);
-        self.push(json!({ "callback_query": shapes::callback_query(&id, user, mid, data) }))
+        let mut q = shapes::callback_query(&id, user, mid, data);
+        if let Some(m) = q.get_mut("message").and_then(Value::as_object_mut) {
+            m.insert("date".into(), json!(date));
+        }
+        self.push(json!({ "callback_query": q }))
     }
 
     /// Answer 403 "bot was blocked by the user" to sends to `user`.

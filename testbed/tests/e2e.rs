@@ -91,7 +91,7 @@ async fn the_demo_scenario_arms_alerts_with_an_album_and_disarms_on_an_arp_answe
     sys.wait_state("armed", WAIT).await.unwrap();
     let caption = sys
         .wait_text(0, WAIT, |t| {
-            t.starts_with("Motion detected while armed (event ")
+            t.starts_with("🚨 Motion detected while armed (event ")
         })
         .await
         .unwrap();
@@ -111,9 +111,14 @@ async fn the_demo_scenario_arms_alerts_with_an_album_and_disarms_on_an_arp_answe
         "{caption:?}\n{}",
         sys.logs()
     );
-    // The buttons come with the album (an album cannot carry them itself).
-    let buttons: Vec<String> = sys.sent().iter().flat_map(|c| c.buttons()).collect();
-    assert!(buttons.iter().any(|b| b.contains("disarm")), "{buttons:?}");
+    // The buttons come after the album, as a reply to it (an album cannot carry them).
+    let buttons = eventually(WAIT, || async {
+        sys.sent()
+            .iter()
+            .any(|c| c.buttons().iter().any(|b| b == "disarm"))
+    })
+    .await;
+    assert!(buttons, "{:?}", sys.texts());
     // The same photos are stored under the event.
     let events = stored_events(&sys.state_dir(Part::Camd));
     assert_eq!(events.len(), 1, "{events:?}");
@@ -178,16 +183,26 @@ async fn the_owner_returning_within_verify_gets_no_alert_and_without_an_arp_answ
         sys.albums().iter().any(|a| {
             a.text
                 .as_deref()
-                .is_some_and(|t| t.starts_with("Alice's phone answered — photos of event "))
+                .is_some_and(|t| t.starts_with("📷 Alice's phone answered — photos of event "))
         })
     })
     .await;
     assert!(ok, "{:?}", sys.texts());
+    // Evidence, not an alarm: silent, and protected like every photo of the home.
+    let evidence = sys.albums().into_iter().next().unwrap();
+    assert!(
+        evidence.silent() && evidence.protected(),
+        "{:?}",
+        evidence.params
+    );
+    assert!(evidence.buttons().is_empty());
     // Past the verify window: still no alert.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(sys.albums().len(), 1, "{:?}", sys.texts());
     assert!(
-        !sys.texts().iter().any(|t| t.starts_with("Motion detected")),
+        !sys.texts()
+            .iter()
+            .any(|t| t.starts_with("🚨 Motion detected")),
         "{:?}",
         sys.texts()
     );
@@ -206,7 +221,7 @@ async fn the_owner_returning_within_verify_gets_no_alert_and_without_an_arp_answ
     sys.motion().await.unwrap();
     sys.wait_state("verifying", WAIT).await.unwrap();
     let started = std::time::Instant::now();
-    sys.wait_text(0, WAIT, |t| t.starts_with("Motion detected while armed"))
+    sys.wait_text(0, WAIT, |t| t.starts_with("🚨 Motion detected while armed"))
         .await
         .unwrap();
     assert!(
@@ -325,7 +340,7 @@ async fn event_photos_are_pruned_by_retention() {
     sys.alarm.arm().await.unwrap();
     sys.wait_state("armed", WAIT).await.unwrap();
     sys.motion().await.unwrap();
-    sys.wait_text(0, WAIT, |t| t.starts_with("Motion detected"))
+    sys.wait_text(0, WAIT, |t| t.starts_with("🚨 Motion detected"))
         .await
         .unwrap();
     let first = stored_events(&camd);
@@ -367,11 +382,11 @@ async fn a_crashed_daemon_is_noticed_as_a_trouble_and_its_return_as_resolved() {
         sys.revive(part).await.unwrap();
         // The notices: the trouble, then its end (held by alarmd while botd itself was down).
         let t = sys
-            .wait_text(before, WAIT, |t| t == format!("Trouble: {trouble}."))
+            .wait_text(before, WAIT, |t| t == format!("⚠️ Trouble: {trouble}."))
             .await
             .unwrap();
-        assert_eq!(t, format!("Trouble: {trouble}."));
-        sys.wait_text(before, WAIT, |t| t == format!("Resolved: {trouble}."))
+        assert_eq!(t, format!("⚠️ Trouble: {trouble}."));
+        sys.wait_text(before, WAIT, |t| t == format!("✅ Resolved: {trouble}."))
             .await
             .unwrap();
         let ok = eventually(WAIT, || async {
@@ -457,7 +472,7 @@ async fn failures_reach_the_chat_in_plain_words_without_bus_names() {
     sys.wait_state("disarmed", WAIT).await.unwrap();
     // The answer to a command, not alarmd's trouble notices about the crashes, which may
     // arrive in between.
-    let answer = |t: &str| !t.starts_with("Trouble") && !t.starts_with("Resolved");
+    let answer = |t: &str| !t.starts_with("⚠️ Trouble") && !t.starts_with("✅ Resolved");
 
     // The camera is not running: /photo says so in words.
     sys.crash(Part::Camd).unwrap();
@@ -476,5 +491,146 @@ async fn failures_reach_the_chat_in_plain_words_without_bus_names() {
             "{command}: {answer:?}"
         );
     }
+    assert_plain_words(&sys);
+}
+
+/// The call after `after` (a seq) that `want` accepts, waited for.
+async fn next(
+    sys: &System,
+    after: u64,
+    want: impl Fn(&secura_testbed::telegram::Call) -> bool,
+) -> secura_testbed::telegram::Call {
+    match sys.tg.next_call(after, WAIT, want).await {
+        Some(c) => c,
+        None => panic!("no such call: {:?}\n{}", sys.texts(), sys.logs()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_rings_in_html_with_its_buttons_a_notice_is_silent_and_pressing_disarm_disarms() {
+    let sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    sys.phone_leaves().await.unwrap();
+    sys.wait_state("armed", WAIT).await.unwrap();
+    // A routine notice: plain words, no sound.
+    let armed = next(&sys, 0, |c| {
+        c.text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("Armed: nobody seen"))
+    })
+    .await;
+    assert!(armed.silent(), "{:?}", armed.params);
+    assert_eq!(armed.parse_mode().as_deref(), Some("HTML"));
+
+    sys.motion().await.unwrap();
+    let album = next(&sys, 0, |c| {
+        c.text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("🚨 Motion detected while armed"))
+    })
+    .await;
+    assert_eq!(album.method, "sendMediaGroup");
+    assert!(!album.silent(), "an alert rings");
+    assert!(album.protected(), "photos of the home are protected");
+    // The album's buttons: a reply to it.
+    let buttons = next(&sys, album.seq, |c| !c.buttons().is_empty()).await;
+    assert_eq!(buttons.buttons(), ["disarm", "disable", "photo"]);
+    assert_eq!(buttons.reply_to(), album.message_id);
+
+    // Pressing Disarm: answered, disarmed, and the keyboard says it is done.
+    let message = buttons.message_id.unwrap();
+    let now = secura_bus::types::now_micros() / 1_000_000;
+    let before = sys.tg.calls().last().map_or(0, |c| c.seq);
+    sys.tg
+        .press_button_on(OWNER, message, i64::try_from(now).unwrap(), "disarm");
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    next(&sys, before, |c| c.method == "answerCallbackQuery").await;
+    let edited = next(&sys, before, |c| c.method == "editMessageReplyMarkup").await;
+    assert_eq!(edited.message_id, Some(message));
+    let labels = edited.button_labels();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert!(labels[0].starts_with("✓ Disarmed by "), "{labels:?}");
+
+    // A button older than max_command_age (2 min) does nothing and says so.
+    let before = sys.tg.calls().last().map_or(0, |c| c.seq);
+    let old = i64::try_from(now).unwrap() - 600;
+    sys.tg.press_button_on(OWNER, message, old, "disable");
+    let answer = next(&sys, before, |c| c.method == "answerCallbackQuery").await;
+    let text = answer
+        .params
+        .get("text")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    assert!(text.contains("older than"), "{text:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sys.state().await, "disarmed", "the old Disable did nothing");
+    assert_plain_words(&sys);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_text_only_alert_when_the_camera_stopped_has_the_three_buttons() {
+    let mut sys = System::start(Options::default()).await.unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    sys.phone_leaves().await.unwrap();
+    sys.wait_state("armed", WAIT).await.unwrap();
+    sys.crash(Part::Camd).unwrap();
+    let trouble = next(&sys, 0, |c| {
+        c.text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("⚠️ Trouble: camd is not running"))
+    })
+    .await;
+    assert!(!trouble.silent(), "a trouble rings");
+    sys.motion().await.unwrap();
+    let alert = next(&sys, 0, |c| {
+        c.text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("🚨 Motion detected while armed"))
+    })
+    .await;
+    assert_eq!(alert.method, "sendMessage", "no photos: a text alert");
+    assert!(alert.text.as_deref().unwrap().contains("The camera failed"));
+    assert!(!alert.silent());
+    assert_eq!(alert.buttons(), ["disarm", "disable", "photo"]);
+    assert_plain_words(&sys);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn motion_within_the_cooldown_sends_one_follow_up_replying_to_the_alerts_album() {
+    let sys = System::start(Options::default().alarm("alert_cooldown", "\"120s\""))
+        .await
+        .unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    sys.phone_leaves().await.unwrap();
+    sys.wait_state("armed", WAIT).await.unwrap();
+    sys.motion().await.unwrap();
+    let album = next(&sys, 0, |c| {
+        c.text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("🚨 Motion detected while armed"))
+    })
+    .await;
+    sys.wait_state("armed", WAIT).await.unwrap();
+    // The intruder walks on: the first more motion is sent, as a reply to the alert.
+    sys.motion().await.unwrap();
+    let more = next(&sys, album.seq, |c| {
+        c.text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("🚨 More motion"))
+    })
+    .await;
+    assert_eq!(more.method, "sendMediaGroup", "{:?}", more.params);
+    assert_eq!(more.reply_to(), album.message_id);
+    assert!(more.protected() && !more.silent());
+    // Further motion in the window is only stored.
+    sys.motion().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let follow_ups = sys
+        .texts()
+        .iter()
+        .filter(|t| t.starts_with("🚨 More motion"))
+        .count();
+    assert_eq!(follow_ups, 1, "{:?}", sys.texts());
+    assert_eq!(sys.albums().len(), 2, "{:?}", sys.texts());
     assert_plain_words(&sys);
 }

@@ -70,7 +70,7 @@ async fn with_a_real_phone_only_an_arp_answer_disarms_and_the_scenario_holds() {
 
         // Motion: the phone does not answer within verify, so the album goes out.
         sys.motion().await.unwrap();
-        sys.wait_text(0, WAIT, |t| t.starts_with("Motion detected while armed"))
+        sys.wait_text(0, WAIT, |t| t.starts_with("🚨 Motion detected while armed"))
             .await
             .unwrap();
         assert_eq!(sys.albums().len(), 1);

@@ -94,9 +94,9 @@ impl Drop for Sampler {
     }
 }
 
-/// The event number in an alert caption, `Motion detected while armed (event N) at …`.
+/// The event number in an alert caption, `🚨 Motion detected while armed (event N) at …`.
 fn alert_event(text: &str) -> Option<u64> {
-    let rest = text.strip_prefix("Motion detected while armed (event ")?;
+    let rest = text.strip_prefix("🚨 Motion detected while armed (event ")?;
     rest.split(')').next()?.parse().ok()
 }
 
@@ -223,9 +223,11 @@ async fn sigkill_at_random_moments_never_regresses_the_state_or_loses_or_repeats
             "{part:?} crashed unnoticed: {history:?}"
         );
         // "Trouble: X is not running." — said loudly when it happened while armed.
-        sys.wait_text(0, WAIT, |t| t.starts_with(&format!("Trouble: {trouble}.")))
-            .await
-            .unwrap();
+        sys.wait_text(0, WAIT, |t| {
+            t.starts_with(&format!("⚠️ Trouble: {trouble}."))
+        })
+        .await
+        .unwrap();
     }
 }
 
@@ -326,7 +328,7 @@ async fn a_camera_failing_while_armed_still_alerts_as_text_saying_the_camera_fai
         .await
         .unwrap();
     let trouble = sys
-        .wait_text(0, WAIT, |t| t.starts_with("Trouble: camera: "))
+        .wait_text(0, WAIT, |t| t.starts_with("⚠️ Trouble: camera: "))
         .await
         .unwrap();
     assert!(
@@ -338,7 +340,7 @@ async fn a_camera_failing_while_armed_still_alerts_as_text_saying_the_camera_fai
         "{trouble:?}"
     );
     let fault = trouble
-        .trim_start_matches("Trouble: ")
+        .trim_start_matches("⚠️ Trouble: ")
         .split(". The system is ARMED")
         .next()
         .unwrap()
@@ -351,7 +353,7 @@ async fn a_camera_failing_while_armed_still_alerts_as_text_saying_the_camera_fai
     tokio::time::sleep(Duration::from_millis(1500)).await;
     sys.motion().await.unwrap();
     let alert = sys
-        .wait_text(0, LONG, |t| t.starts_with("Motion detected while armed"))
+        .wait_text(0, LONG, |t| t.starts_with("🚨 Motion detected while armed"))
         .await
         .unwrap();
     assert!(
@@ -367,7 +369,7 @@ async fn a_camera_failing_while_armed_still_alerts_as_text_saying_the_camera_fai
 
     // Repaired: the trouble ends, and the next alert has photos again.
     sys.camera_fault("").await.unwrap();
-    sys.wait_text(0, WAIT, |t| t == format!("Resolved: {fault}."))
+    sys.wait_text(0, WAIT, |t| t == format!("✅ Resolved: {fault}."))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await; // past alert_cooldown

@@ -335,6 +335,11 @@ fn cells() -> Vec<Cell> {
             allowed: &[Alarmd, Root, Operator],
         },
         Cell {
+            what: "Bot1.Post",
+            args: bot(&["Post", "ssaht", "notice", "policy test", "0", "0"]),
+            allowed: &[Alarmd, Root, Operator],
+        },
+        Cell {
             what: "Bot1.CreatePairingCode",
             args: bot(&["CreatePairingCode"]),
             allowed: &[Root, Operator],

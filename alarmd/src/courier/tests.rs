@@ -2,6 +2,7 @@
 use super::*;
 use crate::inbox::{Input, Receiver};
 use secura_bus::names::Service;
+use secura_bus::types::MessageKind;
 use secura_testbed::{TestBus, eventually};
 use std::sync::{Arc, Mutex};
 
@@ -9,42 +10,44 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// What the test bot took, in order: (text, photo count).
 type Log = Arc<Mutex<Vec<(String, usize)>>>;
+/// The kind and `reply_to` of each message taken, in the same order.
+type Kinds = Arc<Mutex<Vec<(String, u64)>>>;
 
 /// botd's refusals, as the real one gives them: texts over Telegram's limits are
-/// `InvalidArgument`; `busy_notices` makes every notice fail for now.
+/// `InvalidArgument`; `busy_notices` makes every text that is not an alert fail for now.
 struct Bot {
     log: Log,
+    kinds: Kinds,
     busy_notices: bool,
     poison: Option<String>,
 }
 
 #[zbus::interface(name = "org.securapicam.Bot1")]
 impl Bot {
-    async fn notify(&self, text: String) -> Result<u64, secura_bus::Error> {
-        if text.chars().count() > MAX_TEXT {
+    async fn post(
+        &self,
+        kind: String,
+        text: String,
+        photos: Vec<zbus::OwnedFd>,
+        reply_to: u64,
+    ) -> Result<u64, secura_bus::Error> {
+        let max = if photos.is_empty() {
+            MAX_TEXT
+        } else {
+            MAX_CAPTION
+        };
+        if text.chars().count() > max {
             return Err(secura_bus::Error::InvalidArgument("too long".into()));
         }
         if self.poison.as_deref().is_some_and(|p| text.contains(p)) {
             return Err(secura_bus::Error::InvalidArgument("not this one".into()));
         }
-        if self.busy_notices {
+        if self.busy_notices && photos.is_empty() && kind != "alert" {
             return Err(secura_bus::Error::Busy("the outbox is full".into()));
         }
         let mut l = self.log.lock().unwrap();
-        l.push((text, 0));
-        Ok(l.len() as u64)
-    }
-
-    async fn alert(
-        &self,
-        caption: String,
-        photos: Vec<zbus::OwnedFd>,
-    ) -> Result<u64, secura_bus::Error> {
-        if caption.chars().count() > MAX_CAPTION {
-            return Err(secura_bus::Error::InvalidArgument("too long".into()));
-        }
-        let mut l = self.log.lock().unwrap();
-        l.push((caption, photos.len()));
+        l.push((text, photos.len()));
+        self.kinds.lock().unwrap().push((kind, reply_to));
         Ok(l.len() as u64)
     }
 }
@@ -53,6 +56,7 @@ struct Setup {
     _bus: TestBus,
     _botd: zbus::Connection,
     log: Log,
+    kinds: Kinds,
     photos: Photos,
     courier: Courier,
     rx: Receiver,
@@ -61,8 +65,10 @@ struct Setup {
 async fn setup(busy_notices: bool, poison: Option<&str>) -> Setup {
     let bus = TestBus::start().unwrap();
     let log = Log::default();
+    let kinds = Kinds::default();
     let bot = Bot {
         log: log.clone(),
+        kinds: kinds.clone(),
         busy_notices,
         poison: poison.map(String::from),
     };
@@ -85,6 +91,7 @@ async fn setup(busy_notices: bool, poison: Option<&str>) -> Setup {
         _bus: bus,
         _botd: botd,
         log,
+        kinds,
         photos,
         courier,
         rx,
@@ -103,9 +110,15 @@ fn taken(log: &Log) -> Vec<(String, usize)> {
 async fn a_notice_queued_after_an_alert_is_delivered_after_it() {
     let s = setup(false, None).await;
     s.photos.begin(1);
+    s.courier.alert(
+        MessageKind::Alert,
+        1,
+        text::alert_caption(1),
+        0,
+        AlertPhotos::Captured,
+    );
     s.courier
-        .alert(1, text::alert_caption(1), 0, AlertPhotos::Captured);
-    s.courier.notice("Disarmed by uid:1000.".into());
+        .notice(MessageKind::Notice, "Disarmed by uid:1000.".into());
     // The photos come later than the notice was queued.
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.photos.finish(1, Ok(vec![photo(), photo()]));
@@ -124,12 +137,19 @@ async fn a_notice_queued_after_an_alert_is_delivered_after_it() {
 #[tokio::test]
 async fn texts_are_cut_to_telegram_limits_before_they_are_sent() {
     let s = setup(false, None).await;
-    s.courier
-        .notice(format!("Trouble: camera: {}.", "x".repeat(4200)));
+    s.courier.notice(
+        MessageKind::Trouble,
+        format!("Trouble: camera: {}.", "x".repeat(4200)),
+    );
     s.photos.begin(2);
     s.photos.finish(2, Ok(vec![photo()]));
-    s.courier
-        .alert(2, "y".repeat(2000), 0, AlertPhotos::Captured);
+    s.courier.alert(
+        MessageKind::Alert,
+        2,
+        "y".repeat(2000),
+        0,
+        AlertPhotos::Captured,
+    );
     assert!(eventually(WAIT, || async { taken(&s.log).len() == 2 }).await);
     let got = taken(&s.log);
     assert!(
@@ -145,10 +165,15 @@ async fn texts_are_cut_to_telegram_limits_before_they_are_sent() {
 #[tokio::test]
 async fn a_refused_message_is_dropped_with_a_trouble_and_never_blocks_later_ones() {
     let mut s = setup(false, Some("poison")).await;
-    s.courier.notice("poison".into());
-    s.courier.notice("after".into());
-    s.courier
-        .alert(3, text::alert_caption(3), 0, AlertPhotos::KeptOnPi);
+    s.courier.notice(MessageKind::Notice, "poison".into());
+    s.courier.notice(MessageKind::Notice, "after".into());
+    s.courier.alert(
+        MessageKind::Alert,
+        3,
+        text::alert_caption(3),
+        0,
+        AlertPhotos::KeptOnPi,
+    );
     assert!(eventually(WAIT, || async { taken(&s.log).len() == 2 }).await);
     let got = taken(&s.log);
     assert!(
@@ -183,12 +208,17 @@ async fn a_refused_message_is_dropped_with_a_trouble_and_never_blocks_later_ones
 #[tokio::test]
 async fn alerts_never_wait_behind_notices_botd_does_not_take() {
     let s = setup(true, None).await;
-    s.courier.notice("held".into());
+    s.courier.notice(MessageKind::Notice, "held".into());
     tokio::time::sleep(Duration::from_millis(200)).await;
     s.photos.begin(4);
     s.photos.finish(4, Ok(vec![photo()]));
-    s.courier
-        .alert(4, text::alert_caption(4), 0, AlertPhotos::Captured);
+    s.courier.alert(
+        MessageKind::Alert,
+        4,
+        text::alert_caption(4),
+        0,
+        AlertPhotos::Captured,
+    );
     assert!(eventually(WAIT, || async { !taken(&s.log).is_empty() }).await);
     let got = taken(&s.log);
     assert!(
@@ -198,4 +228,77 @@ async fn alerts_never_wait_behind_notices_botd_does_not_take() {
         "{got:?}"
     );
     assert_eq!(got[0].1, 1);
+}
+
+#[tokio::test]
+async fn a_follow_up_replies_to_its_alert_and_evidence_and_troubles_keep_their_kind() {
+    let s = setup(false, None).await;
+    s.photos.begin(5);
+    s.photos.finish(5, Ok(vec![photo(), photo()]));
+    s.courier.alert(
+        MessageKind::Alert,
+        5,
+        text::alert_caption(5),
+        0,
+        AlertPhotos::Captured,
+    );
+    assert!(eventually(WAIT, || async { taken(&s.log).len() == 1 }).await);
+    s.photos.begin(5);
+    s.photos.finish(5, Ok(vec![photo(), photo(), photo()]));
+    s.courier.alert(
+        MessageKind::FollowUp,
+        5,
+        text::FOLLOW_UP.into(),
+        0,
+        AlertPhotos::Captured,
+    );
+    s.photos.begin(6);
+    s.photos.finish(6, Ok(vec![photo()]));
+    s.courier.alert(
+        MessageKind::Evidence,
+        6,
+        text::arrival_caption("Alice", true, 6),
+        0,
+        AlertPhotos::Captured,
+    );
+    s.courier
+        .notice(MessageKind::Trouble, "Trouble: camd is not running.".into());
+    assert!(eventually(WAIT, || async { taken(&s.log).len() == 4 }).await);
+    let got = taken(&s.log);
+    let kinds = s.kinds.lock().unwrap().clone();
+    // The alert was outbox id 1 here: the follow-up replies to it, with its own photos.
+    assert_eq!(kinds[0], ("alert".to_string(), 0));
+    assert_eq!(kinds[1], ("followup".to_string(), 1));
+    assert!(got[1].0.starts_with("More motion at "), "{got:?}");
+    assert_eq!(got[1].1, 3);
+    assert_eq!(kinds[2], ("evidence".to_string(), 0));
+    assert!(got[2].0.starts_with("Alice's phone answered"), "{got:?}");
+    assert_eq!(kinds[3], ("trouble".to_string(), 0));
+}
+
+#[tokio::test]
+async fn a_follow_up_whose_photos_joined_the_alert_sends_nothing() {
+    let s = setup(false, None).await;
+    s.photos.begin(7);
+    s.photos.finish(7, Ok(vec![photo()]));
+    s.courier.alert(
+        MessageKind::Alert,
+        7,
+        text::alert_caption(7),
+        0,
+        AlertPhotos::Captured,
+    );
+    s.courier.alert(
+        MessageKind::FollowUp,
+        7,
+        text::FOLLOW_UP.into(),
+        0,
+        AlertPhotos::Captured,
+    );
+    s.courier.notice(MessageKind::Notice, "after".into());
+    assert!(eventually(WAIT, || async { taken(&s.log).len() == 2 }).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = taken(&s.log);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].0, "after");
 }

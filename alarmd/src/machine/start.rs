@@ -5,6 +5,7 @@ use super::text;
 use super::{Action, AlertPhotos, Kind, Machine, Mode, Row, Settings, TroubleKey};
 use crate::clock::Now;
 use secura_bus::config::MacAddr;
+use secura_bus::types::MessageKind;
 
 /// What the state file held at start.
 #[derive(Debug)]
@@ -41,10 +42,11 @@ impl Machine {
                         text: notice.clone(),
                         actor: super::step::SYSTEM.into(),
                     }));
-                    actions.push(Action::Notify(notice));
+                    actions.push(Action::Notify(MessageKind::Trouble, notice));
                 }
                 for (event, caption) in &m.unsent_alerts {
                     actions.push(Action::Alert {
+                        kind: MessageKind::Alert,
                         event: *event,
                         caption: caption.clone(),
                         at: now.wall,

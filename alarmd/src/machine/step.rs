@@ -8,7 +8,7 @@ use super::{
 use crate::clock::Now;
 use secura_bus::State;
 use secura_bus::config::{DisarmRequires, MacAddr};
-use secura_bus::types::Command;
+use secura_bus::types::{Command, MessageKind};
 
 /// The actor of what the machine does by itself.
 pub(super) const SYSTEM: &str = "system";
@@ -77,7 +77,7 @@ impl Machine {
     }
 
     fn notify(out: &mut Outcome, text: String) {
-        out.actions.push(Action::Notify(text));
+        out.actions.push(Action::Notify(MessageKind::Notice, text));
     }
 
     fn command(
@@ -220,9 +220,11 @@ impl Machine {
         self.transition(Mode::Disarmed, reason.clone(), SYSTEM, now, out);
         Machine::notify(out, format!("Disarmed: {reason}."));
         if let Some(event) = verifying {
+            // Silent: no alarm, yet the photos are kept where the owners can see them.
             let caption = text::arrival_caption(name, answered, event);
             self.unsent_alerts.push((event, caption.clone()));
             out.actions.push(Action::Alert {
+                kind: MessageKind::Evidence,
                 event,
                 caption,
                 at: now.wall,
@@ -420,6 +422,25 @@ impl Machine {
                     && now.mono.since(at) < self.settings.alert_cooldown
                 {
                     out.actions.push(Action::Capture { event });
+                    if self.followed_up != Some(event) {
+                        // The first more motion of the window is sent, as a reply to the
+                        // alert; later ones are only stored, so the chat is not flooded.
+                        self.followed_up = Some(event);
+                        out.actions.push(Action::Alert {
+                            kind: MessageKind::FollowUp,
+                            event,
+                            caption: text::FOLLOW_UP.into(),
+                            at: now.wall,
+                            photos: AlertPhotos::Captured,
+                        });
+                        record(
+                            out,
+                            Kind::Motion,
+                            format!("more motion: follow-up photos of event {event} sent"),
+                            "sensor",
+                        );
+                        return;
+                    }
                     record(
                         out,
                         Kind::Motion,
@@ -464,6 +485,7 @@ impl Machine {
         let caption = text::alert_caption(event);
         self.unsent_alerts.push((event, caption.clone()));
         out.actions.push(Action::Alert {
+            kind: MessageKind::Alert,
             event,
             caption,
             at: now.wall,
@@ -487,13 +509,19 @@ impl Machine {
         } else {
             ""
         };
-        Machine::notify(out, format!("Trouble: {text}.{loud}"));
+        out.actions.push(Action::Notify(
+            MessageKind::Trouble,
+            format!("Trouble: {text}.{loud}"),
+        ));
         record(out, Kind::Trouble, text, SYSTEM);
     }
 
     fn clear_trouble(&mut self, key: TroubleKey, out: &mut Outcome) {
         if let Some(text) = self.troubles.remove(&key) {
-            Machine::notify(out, format!("Resolved: {text}."));
+            out.actions.push(Action::Notify(
+                MessageKind::Resolved,
+                format!("Resolved: {text}."),
+            ));
             record(out, Kind::Trouble, format!("resolved: {text}"), SYSTEM);
         }
     }

@@ -57,20 +57,25 @@ fn notices(out: &Outcome) -> Vec<String> {
     out.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Notify(t) => Some(t.clone()),
+            Action::Notify(_, t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The events of the photo messages of `kind` (alerts, follow-ups, evidence).
+fn sent(out: &Outcome, want: MessageKind) -> Vec<u64> {
+    out.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Alert { kind, event, .. } if *kind == want => Some(*event),
             _ => None,
         })
         .collect()
 }
 
 fn alerts(out: &Outcome) -> Vec<u64> {
-    out.actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Alert { event, .. } => Some(*event),
-            _ => None,
-        })
-        .collect()
+    sent(out, MessageKind::Alert)
 }
 
 fn captures(out: &Outcome) -> Vec<u64> {
@@ -522,7 +527,9 @@ fn an_arrival_that_ends_verifying_still_sends_the_photos_with_the_arrival() {
         notices(&out),
         vec!["Disarmed: welcome home, Alice (ARP answer from 192.168.1.5).".to_string()]
     );
-    // The answer may be forged: the photos go to the owners all the same, as the arrival.
+    // The answer may be forged: the photos go to the owners all the same, as the arrival,
+    // silently (evidence, not an alarm).
+    assert_eq!(sent(&out, MessageKind::Evidence), vec![1]);
     let sent: Vec<_> = out
         .actions
         .iter()
@@ -595,10 +602,59 @@ fn motion_within_alert_cooldown_joins_the_last_event_without_a_new_alert() {
     assert_eq!(m.state(), State::Armed);
     assert_eq!(captures(&out), vec![1]);
     assert!(alerts(&out).is_empty());
+    // The first more motion of the window goes out as the alert's follow-up…
+    assert_eq!(sent(&out, MessageKind::FollowUp), vec![1]);
+    assert_eq!(m.followed_up, Some(1));
+    // …later ones in the same window are only stored: the chat is not flooded.
+    let out = m.step(Event::Motion, t(now + 40 * S));
+    assert_eq!(captures(&out), vec![1]);
+    assert!(
+        out.actions
+            .iter()
+            .all(|a| !matches!(a, Action::Alert { .. })),
+        "{out:?}"
+    );
     // After the cooldown, motion is a new event.
     let out = m.step(Event::Motion, t(now + 100 * S));
     assert_eq!(captures(&out), vec![2]);
     assert_eq!(m.state(), State::Verifying);
+    // Its alert has a follow-up of its own.
+    m.step(Event::Tick, t(now + 110 * S));
+    let out = m.step(Event::Motion, t(now + 120 * S));
+    assert_eq!(sent(&out, MessageKind::FollowUp), vec![2]);
+}
+
+#[test]
+fn troubles_resolutions_and_notices_are_told_with_their_kind() {
+    let mut m = machine();
+    let out = m.step(
+        Event::Trouble {
+            key: TroubleKey::Delivery,
+            text: Some("x".into()),
+        },
+        t(T0),
+    );
+    assert!(
+        out.actions
+            .contains(&Action::Notify(MessageKind::Trouble, "Trouble: x.".into()))
+    );
+    let out = m.step(
+        Event::Trouble {
+            key: TroubleKey::Delivery,
+            text: None,
+        },
+        t(T0 + S),
+    );
+    assert!(out.actions.contains(&Action::Notify(
+        MessageKind::Resolved,
+        "Resolved: x.".into()
+    )));
+    let out = m.step(cmd(Command::Disable), t(T0 + 2 * S));
+    assert!(
+        out.actions.iter().any(
+            |a| matches!(a, Action::Notify(MessageKind::Notice, t) if t.starts_with("Disabled"))
+        )
+    );
 }
 
 #[test]
@@ -794,7 +850,7 @@ fn a_corrupt_state_file_starts_disabled_with_a_trouble() {
     );
     assert!(
         first.iter().any(
-            |a| matches!(a, Action::Notify(t) if t.starts_with("Trouble: the saved alarm state"))
+            |a| matches!(a, Action::Notify(_, t) if t.starts_with("Trouble: the saved alarm state"))
         ),
         "{first:?}"
     );
@@ -816,10 +872,10 @@ fn an_unclean_stop_is_announced_once() {
     );
     let unclean: Vec<_> = first
         .iter()
-        .filter(|a| matches!(a, Action::Notify(t) if t.contains("unclean stop")))
+        .filter(|a| matches!(a, Action::Notify(_, t) if t.contains("unclean stop")))
         .collect();
     assert_eq!(unclean.len(), 1, "{first:?}");
-    assert!(matches!(unclean[0], Action::Notify(t) if t.contains("the alarm stayed armed")));
+    assert!(matches!(unclean[0], Action::Notify(_, t) if t.contains("the alarm stayed armed")));
     assert_eq!(back.state(), State::Armed);
     let later = back.step(Event::Tick, t(T0 + 2001 * S));
     assert!(notices(&later).is_empty());
@@ -833,7 +889,7 @@ fn an_unclean_stop_is_announced_once() {
         BOOT,
     );
     assert!(
-        !first.iter().any(|a| matches!(a, Action::Notify(_))),
+        !first.iter().any(|a| matches!(a, Action::Notify(..))),
         "{first:?}"
     );
 }

@@ -70,6 +70,9 @@ pub fn alert_message(
     text
 }
 
+/// The caption of the photos of more motion within `alert_cooldown`, a reply to the alert.
+pub const FOLLOW_UP: &str = "More motion";
+
 /// The caption of the photos of a verify window that an arrival ended.
 pub fn arrival_caption(name: &str, answered: bool, event: u64) -> String {
     let how = if answered { "answered" } else { "was sighted" };

@@ -3,16 +3,18 @@
 //! sent again after a crash. Failures back off with jitter; a 429 waits its `retry_after`.
 
 use super::entry::{Body, album_groups};
+use super::look;
 use super::store::Pending;
 use crate::api::{Api, Failure, backoff, classify, jitter};
 use crate::error::BotError;
 use crate::state::Shared;
 use std::sync::Arc;
 use std::time::Duration;
-use teloxide::payloads::{SendMessageSetters, SendPhotoSetters};
+use teloxide::payloads::{SendMediaGroupSetters, SendMessageSetters, SendPhotoSetters};
 use teloxide::prelude::Requester;
 use teloxide::types::{
     ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto,
+    MessageId, ParseMode, ReplyParameters,
 };
 
 /// Callback data of the alert buttons.
@@ -21,6 +23,9 @@ pub const BUTTONS: [(&str, &str); 3] = [
     ("Disable", "disable"),
     ("Photo", "photo"),
 ];
+
+/// The text of the message that carries an album's buttons (as a reply to the album).
+pub const BUTTONS_TEXT: &str = "What now? (alert above)";
 
 /// How often the outbox is checked for expired messages while idle.
 const IDLE_CHECK: Duration = Duration::from_secs(60);
@@ -87,7 +92,10 @@ async fn expire(shared: &Arc<Shared>) {
     match dropped {
         Ok(d) if !d.is_empty() => {
             let notice = shared.drop_notice(&d);
-            if let Err(e) = shared.enqueue(super::NewMessage::Text(notice), None).await {
+            if let Err(e) = shared
+                .enqueue(super::NewMessage::trouble(notice), None)
+                .await
+            {
                 tracing::warn!(error = %e, "cannot queue the notice about dropped messages");
             }
             shared.refresh_counts();
@@ -130,9 +138,16 @@ async fn deliver(api: &Api, shared: &Arc<Shared>, mut p: Pending) -> Result<(), 
             done = parts;
         }
         while done < parts {
-            match send_part(api, user, &p, done).await {
-                Ok(()) => {
+            match send_part(api, shared, user, &p, done).await {
+                Ok(message) => {
                     shared.update_status(|s| s.connected = true);
+                    if done == 0 {
+                        // Kept before the progress: the buttons under an album and later
+                        // replies need it, also after a crash.
+                        blocking(shared, move |s| s.outbox().set_anchor(id, user, message))
+                            .await
+                            .map_err(DeliveryError::Disk)?;
+                    }
                     done += 1;
                 }
                 Err(e) => match classify(&e) {
@@ -161,27 +176,63 @@ async fn deliver(api: &Api, shared: &Arc<Shared>, mut p: Pending) -> Result<(), 
     Ok(())
 }
 
+/// Reply to Telegram message `to` (if it was deleted, send all the same).
+fn reply(to: i32) -> ReplyParameters {
+    ReplyParameters::new(MessageId(to)).allow_sending_without_reply()
+}
+
+/// Send part `part` of `p` to `user`; the id of the Telegram message it starts with.
 async fn send_part(
     api: &Api,
+    shared: &Shared,
     user: i64,
     p: &Pending,
     part: u32,
-) -> Result<(), teloxide::RequestError> {
+) -> Result<i32, teloxide::RequestError> {
     let bot = api.bot();
     let chat = ChatId(user);
-    match &p.meta.body {
+    let kind = p.meta.kind;
+    let silent = kind.silent();
+    let buttons = p.meta.buttons;
+    // Only the first part replies to the earlier message; the buttons under an album reply
+    // to the album.
+    let reply_to = if part == 0 && p.meta.reply_to != 0 {
+        shared.outbox().anchor(p.meta.reply_to, user)
+    } else {
+        None
+    };
+    let sent = match &p.meta.body {
         Body::Text { text } => {
-            bot.send_message(chat, text.as_str()).await?;
+            let mut req = bot
+                .send_message(chat, look::render(kind, text, look::TEXT_MAX))
+                .parse_mode(ParseMode::Html)
+                .disable_notification(silent);
+            if let Some(to) = reply_to {
+                req = req.reply_parameters(reply(to));
+            }
+            if buttons {
+                req = req.reply_markup(alert_buttons());
+            }
+            req.await?.id.0
         }
         Body::Album { caption, .. } if p.photos.len() <= 1 => {
             let photo = p.photos.first().cloned().unwrap_or_default();
-            bot.send_photo(
-                chat,
-                InputFile::memory(photo).file_name(format!("{}-1.jpg", p.meta.id)),
-            )
-            .caption(caption.as_str())
-            .reply_markup(alert_buttons())
-            .await?;
+            let mut req = bot
+                .send_photo(
+                    chat,
+                    InputFile::memory(photo).file_name(format!("{}-1.jpg", p.meta.id)),
+                )
+                .caption(look::render(kind, caption, look::CAPTION_MAX))
+                .parse_mode(ParseMode::Html)
+                .protect_content(true)
+                .disable_notification(silent);
+            if let Some(to) = reply_to {
+                req = req.reply_parameters(reply(to));
+            }
+            if buttons {
+                req = req.reply_markup(alert_buttons());
+            }
+            req.await?.id.0
         }
         Body::Album { caption, .. } => {
             let groups = album_groups(p.photos.len());
@@ -200,20 +251,37 @@ async fn send_part(
                                 .file_name(format!("{}-{n}.jpg", p.meta.id));
                             let mut m = InputMediaPhoto::new(file);
                             if n == 1 {
-                                m = m.caption(caption.as_str());
+                                m = m
+                                    .caption(look::render(kind, caption, look::CAPTION_MAX))
+                                    .parse_mode(ParseMode::Html);
                             }
                             InputMedia::Photo(m)
                         })
                         .collect();
-                    bot.send_media_group(chat, media).await?;
+                    let mut req = bot
+                        .send_media_group(chat, media)
+                        .protect_content(true)
+                        .disable_notification(silent);
+                    if let Some(to) = reply_to {
+                        req = req.reply_parameters(reply(to));
+                    }
+                    let messages = req.await?;
+                    messages.first().map_or(0, |m| m.id.0)
                 }
                 None => {
-                    bot.send_message(chat, "What now? (alert above)")
-                        .reply_markup(alert_buttons())
-                        .await?;
+                    // The album already rang; its buttons follow quietly, as a reply to it.
+                    let album = shared.outbox().anchor(p.meta.id, user);
+                    let mut req = bot
+                        .send_message(chat, BUTTONS_TEXT)
+                        .disable_notification(true)
+                        .reply_markup(alert_buttons());
+                    if let Some(to) = album {
+                        req = req.reply_parameters(reply(to));
+                    }
+                    req.await?.id.0
                 }
             }
         }
-    }
-    Ok(())
+    };
+    Ok(sent)
 }

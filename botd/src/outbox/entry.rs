@@ -1,12 +1,18 @@
 //! The on-disk form of one outbox message: a magic line, the bincode 1.3 metadata behind a
 //! length, then the JPEG bytes one after the other. Decoding is bounded and never panics, so a
 //! damaged or hostile file is reported, not trusted.
+//!
+//! Version 2 adds the message's kind and the message it replies to. Version 1 files (written
+//! before kinds existed) still load: a text was a notice, an album an alert.
 
 use bincode::Options;
+use secura_bus::types::MessageKind;
 use serde::{Deserialize, Serialize};
 
-/// First bytes of every entry file; the digit is the format version.
-pub const MAGIC: &[u8; 8] = b"SPCOUT1\n";
+/// First bytes of every entry file written now; the digit is the format version.
+pub const MAGIC: &[u8; 8] = b"SPCOUT2\n";
+/// First bytes of a version 1 entry (no kind, no reply).
+pub const MAGIC_V1: &[u8; 8] = b"SPCOUT1\n";
 /// Metadata is small (a text of at most 4096 characters, a few lengths and user ids).
 pub const MAX_META: u64 = 256 * 1024;
 /// Photos per album that Telegram accepts in one `sendMediaGroup`.
@@ -36,21 +42,58 @@ pub struct Meta {
     pub id: u64,
     /// When it was queued, µs since the epoch.
     pub created: u64,
+    /// What kind of message it is (its look).
+    pub kind: MessageKind,
+    /// The outbox id of the message it replies to, 0 for none.
+    pub reply_to: u64,
+    /// Whether it carries the alert buttons (alarmd's alerts do; botd's own alert about
+    /// alarmd being gone does not, as they could not work).
+    pub buttons: bool,
     /// What to send.
     pub body: Body,
     /// The users authorized when it was queued; each gets it once.
     pub recipients: Vec<i64>,
 }
 
+/// The metadata of a version 1 entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MetaV1 {
+    id: u64,
+    created: u64,
+    body: Body,
+    recipients: Vec<i64>,
+}
+
+impl From<MetaV1> for Meta {
+    fn from(v1: MetaV1) -> Meta {
+        // Version 1 had `Notify` (a text) and `Alert` (an album with buttons) only.
+        let kind = match v1.body {
+            Body::Text { .. } => MessageKind::Notice,
+            Body::Album { .. } => MessageKind::Alert,
+        };
+        Meta {
+            id: v1.id,
+            created: v1.created,
+            kind,
+            reply_to: 0,
+            buttons: kind == MessageKind::Alert,
+            body: v1.body,
+            recipients: v1.recipients,
+        }
+    }
+}
+
 impl Meta {
     /// How many requests deliver it to one recipient: one message, one photo, or the album's
-    /// groups followed by a message carrying the buttons (an album cannot carry them).
+    /// groups — for an alert followed by a message carrying the buttons (an album cannot
+    /// carry them).
     pub fn parts(&self) -> u32 {
         match &self.body {
             Body::Text { .. } => 1,
             Body::Album { photo_lens, .. } if photo_lens.len() <= 1 => 1,
             Body::Album { photo_lens, .. } => {
-                u32::try_from(album_groups(photo_lens.len()).len() + 1).unwrap_or(u32::MAX)
+                let buttons = usize::from(self.buttons);
+                u32::try_from(album_groups(photo_lens.len()).len() + buttons).unwrap_or(u32::MAX)
             }
         }
     }
@@ -101,9 +144,14 @@ pub fn encode(meta: &Meta, photos: &[Vec<u8>]) -> Result<Vec<u8>, String> {
 /// Read the metadata from the start of a file; also returns where the photos begin. The
 /// caller checks the file length against [`expected_len`].
 pub fn decode_meta(prefix: &[u8]) -> Result<(Meta, usize), String> {
-    let rest = prefix
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or("not an outbox entry (bad magic)")?;
+    let (v1, rest) = match (
+        prefix.strip_prefix(MAGIC.as_slice()),
+        prefix.strip_prefix(MAGIC_V1.as_slice()),
+    ) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) => (true, rest),
+        (None, None) => return Err("not an outbox entry (bad magic)".into()),
+    };
     let (len_bytes, rest) = rest.split_first_chunk::<4>().ok_or("truncated header")?;
     let head_len = u32::from_le_bytes(*len_bytes);
     if u64::from(head_len) > MAX_META {
@@ -111,9 +159,16 @@ pub fn decode_meta(prefix: &[u8]) -> Result<(Meta, usize), String> {
     }
     let head_len = usize::try_from(head_len).map_err(|e| e.to_string())?;
     let head = rest.get(..head_len).ok_or("truncated metadata")?;
-    let meta: Meta = options()
-        .deserialize(head)
-        .map_err(|e| format!("unreadable metadata: {e}"))?;
+    let meta: Meta = if v1 {
+        options()
+            .deserialize::<MetaV1>(head)
+            .map(Meta::from)
+            .map_err(|e| format!("unreadable metadata: {e}"))?
+    } else {
+        options()
+            .deserialize(head)
+            .map_err(|e| format!("unreadable metadata: {e}"))?
+    };
     Ok((meta, MAGIC.len() + 4 + head_len))
 }
 
@@ -172,6 +227,9 @@ mod tests {
         let meta = Meta {
             id: 7,
             created: 1,
+            kind: MessageKind::Alert,
+            reply_to: 0,
+            buttons: true,
             body: Body::Album {
                 caption: "motion in the hall".into(),
                 photo_lens: photos.iter().map(|p| p.len() as u64).collect(),
@@ -203,6 +261,9 @@ mod tests {
         let huge = Meta {
             id: 1,
             created: 1,
+            kind: MessageKind::Alert,
+            reply_to: 0,
+            buttons: true,
             body: Body::Album {
                 caption: String::new(),
                 photo_lens: vec![u64::MAX, 5],
@@ -233,6 +294,44 @@ mod tests {
         assert_eq!(album(1).0.parts(), 1);
         assert_eq!(album(3).0.parts(), 2);
         assert_eq!(album(11).0.parts(), 3);
+        // Only an alert's album is followed by the buttons.
+        let mut follow_up = album(3).0;
+        follow_up.kind = MessageKind::FollowUp;
+        follow_up.buttons = false;
+        assert_eq!(follow_up.parts(), 1);
+    }
+
+    #[test]
+    fn a_version_1_entry_loads_as_a_notice_or_an_alert() {
+        let (v2, photos) = album(2);
+        let v1 = MetaV1 {
+            id: v2.id,
+            created: v2.created,
+            body: v2.body.clone(),
+            recipients: v2.recipients.clone(),
+        };
+        let head = options().serialize(&v1).unwrap();
+        let mut bytes = MAGIC_V1.to_vec();
+        bytes.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&head);
+        for p in &photos {
+            bytes.extend_from_slice(p);
+        }
+        assert_eq!(decode(&bytes).unwrap(), (v2, photos));
+        let text = MetaV1 {
+            id: 3,
+            created: 1,
+            body: Body::Text {
+                text: "Armed.".into(),
+            },
+            recipients: vec![1],
+        };
+        let head = options().serialize(&text).unwrap();
+        let mut bytes = MAGIC_V1.to_vec();
+        bytes.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&head);
+        let (meta, _) = decode(&bytes).unwrap();
+        assert_eq!((meta.kind, meta.reply_to), (MessageKind::Notice, 0));
     }
 
     #[test]

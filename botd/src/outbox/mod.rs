@@ -3,6 +3,7 @@
 
 pub mod delivery;
 pub mod entry;
+pub mod look;
 pub mod store;
 
 pub use store::{Dropped, NewMessage, Outbox, Pending};

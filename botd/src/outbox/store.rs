@@ -10,6 +10,7 @@
 
 use super::entry::{self, Body, Meta};
 use crate::error::BotError;
+use secura_bus::types::MessageKind;
 use secura_kit::fs::{sync_dir, write_atomic};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 pub const DIR: &str = "outbox";
 const NEXT_ID: &str = "next-id";
 const QUEUED_AT: &str = "queued-at";
+/// The Telegram message each recipient got first for recent outbox ids (`ID USER MESSAGE`).
+const ANCHORS: &str = "anchors";
 /// How often the queue clock is saved while messages wait.
 const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -40,16 +43,46 @@ impl QueueClock {
 /// A message handed to the outbox.
 #[derive(Debug, Clone)]
 pub enum NewMessage {
-    /// `Notify(text)`.
+    /// `Notify(text)`: a notice.
     Text(String),
-    /// `Alert(caption, photos)`.
+    /// `Alert(caption, photos)`: an alert.
     Album {
         /// The caption.
         caption: String,
         /// JPEG bytes of each photo.
         photos: Vec<Vec<u8>>,
     },
+    /// A text with the look of an alert but without its buttons (botd's own alarm: alarmd
+    /// is not running, so the buttons could not work).
+    Warning(String),
+    /// `Post(kind, text, photos, reply_to)`; alerts carry the buttons.
+    Post {
+        /// Its kind.
+        kind: MessageKind,
+        /// The text (the caption when there are photos).
+        text: String,
+        /// JPEG bytes of each photo (may be none).
+        photos: Vec<Vec<u8>>,
+        /// The outbox id of the message it replies to, 0 for none.
+        reply_to: u64,
+    },
 }
+
+impl NewMessage {
+    /// A text with the look of a trouble (botd's own: messages it had to drop).
+    pub fn trouble(text: String) -> NewMessage {
+        NewMessage::Post {
+            kind: MessageKind::Trouble,
+            text,
+            photos: Vec::new(),
+            reply_to: 0,
+        }
+    }
+}
+
+/// How many sent messages are remembered for replies (`reply_to`, the buttons under an
+/// album): far more than a cooldown window's worth.
+pub const ANCHORS_KEPT: usize = 256;
 
 /// A message that left the outbox without being delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +124,8 @@ pub struct Outbox {
     max_age: u64,
     max_bytes: u64,
     clock: QueueClock,
+    /// (outbox id, user) → the first Telegram message that user got of it.
+    anchors: BTreeMap<(u64, i64), i32>,
 }
 
 impl Drop for Outbox {
@@ -128,6 +163,7 @@ impl Outbox {
                 since: started,
                 saved: started,
             },
+            anchors: BTreeMap::new(),
         };
         let listing =
             std::fs::read_dir(&ob.dir).map_err(BotError::io("listing the outbox", &ob.dir))?;
@@ -185,6 +221,7 @@ impl Outbox {
             .next_back()
             .map_or(1, |id| id.saturating_add(1));
         ob.next_id = stored.max(after_last).max(1);
+        ob.anchors = read_anchors(&ob.dir.join(ANCHORS));
         Ok(ob)
     }
 
@@ -222,22 +259,31 @@ impl Outbox {
         now: u64,
     ) -> Result<(u64, Vec<Dropped>), BotError> {
         let id = self.next_id;
-        let (body, photos) = match msg {
-            NewMessage::Text(text) => (Body::Text { text }, Vec::new()),
-            NewMessage::Album { caption, photos } => {
-                let photo_lens = photos.iter().map(|p| p.len() as u64).collect();
-                (
-                    Body::Album {
-                        caption,
-                        photo_lens,
-                    },
-                    photos,
-                )
+        let (kind, text, photos, reply_to, buttons) = match msg {
+            NewMessage::Text(text) => (MessageKind::Notice, text, Vec::new(), 0, false),
+            NewMessage::Album { caption, photos } => (MessageKind::Alert, caption, photos, 0, true),
+            NewMessage::Warning(text) => (MessageKind::Alert, text, Vec::new(), 0, false),
+            NewMessage::Post {
+                kind,
+                text,
+                photos,
+                reply_to,
+            } => (kind, text, photos, reply_to, kind == MessageKind::Alert),
+        };
+        let body = if photos.is_empty() {
+            Body::Text { text }
+        } else {
+            Body::Album {
+                caption: text,
+                photo_lens: photos.iter().map(|p| p.len() as u64).collect(),
             }
         };
         let meta = Meta {
             id,
             created: now,
+            kind,
+            reply_to,
+            buttons,
             body,
             recipients,
         };
@@ -366,8 +412,29 @@ impl Outbox {
     }
 }
 
-/// Read only the metadata of an entry file and check its length; returns the size.
 impl Outbox {
+    /// The first Telegram message `user` got of outbox message `id`, if it is remembered.
+    pub fn anchor(&self, id: u64, user: i64) -> Option<i32> {
+        self.anchors.get(&(id, user)).copied()
+    }
+
+    /// Remember durably that `user` got outbox message `id` as Telegram message `message`
+    /// (its first one), forgetting the oldest beyond [`ANCHORS_KEPT`] ids.
+    pub fn set_anchor(&mut self, id: u64, user: i64, message: i32) -> Result<(), BotError> {
+        self.anchors.insert((id, user), message);
+        let ids: std::collections::BTreeSet<u64> = self.anchors.keys().map(|k| k.0).collect();
+        if let Some(&keep_from) = ids.iter().rev().nth(ANCHORS_KEPT - 1) {
+            self.anchors.retain(|k, _| k.0 >= keep_from);
+        }
+        let mut text = String::new();
+        for ((id, user), message) in &self.anchors {
+            text.push_str(&format!("{id} {user} {message}\n"));
+        }
+        let path = self.dir.join(ANCHORS);
+        write_atomic(&path, text.as_bytes())
+            .map_err(BotError::io("writing the outbox anchors", &path))
+    }
+
     /// Save the queue clock and each entry's reading at enqueue.
     fn save_queue_times(&mut self) -> Result<(), BotError> {
         let mut text = format!("clock {}\n", self.clock.now());
@@ -406,6 +473,22 @@ fn read_queue_times(path: &Path) -> (u64, HashMap<u64, u64>) {
     (clock, at)
 }
 
+/// The saved anchors; unreadable lines are skipped (a lost anchor only makes a message
+/// arrive without its reply link).
+fn read_anchors(path: &Path) -> BTreeMap<(u64, i64), i32> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut w = line.split_whitespace();
+            let id = w.next()?.parse().ok()?;
+            let user = w.next()?.parse().ok()?;
+            let message = w.next()?.parse().ok()?;
+            Some(((id, user), message))
+        })
+        .collect()
+}
+
+/// Read only the metadata of an entry file and check its length; returns the size.
 fn read_meta(path: &Path) -> Result<(Meta, u64), String> {
     let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();

@@ -100,6 +100,8 @@ const KNOWN: &[&str] = &[
     "deleteMyCommands",
     "deleteWebhook",
     "answerCallbackQuery",
+    "editMessageReplyMarkup",
+    "editMessageText",
 ];
 
 /// The documented spelling of `method` (matched without regard to case), else as given.
@@ -133,8 +135,43 @@ pub fn answer(state: &mut State, method: &str, p: Params) -> (StatusCode, Value)
             (StatusCode::OK, shapes::ok(json!(true)))
         }
         "sendMessage" | "sendPhoto" | "sendMediaGroup" => send(state, method, p),
+        "editMessageReplyMarkup" | "editMessageText" => edit(state, method, p),
         _ => (StatusCode::NOT_FOUND, shapes::error(404, "Not Found", None)),
     }
+}
+
+/// `text` as the user sees it: HTML parsed when `parse_mode` says so (Telegram's limits
+/// count the parsed text).
+fn shown(p: &Params, text: &str) -> Result<String, String> {
+    match p.str("parse_mode").as_deref() {
+        None => Ok(text.to_string()),
+        Some("HTML") => super::html::parse(text),
+        Some(other) => Err(format!("Bad Request: unsupported parse_mode {other:?}")),
+    }
+}
+
+fn edit(state: &mut State, method: &str, p: Params) -> (StatusCode, Value) {
+    let Some(chat) = p.int("chat_id") else {
+        return bad("Bad Request: chat_id is empty");
+    };
+    let Some(message) = p.int("message_id") else {
+        return bad("Bad Request: message identifier is not specified");
+    };
+    let text = match p.str("text") {
+        Some(t) => match shown(&p, &t) {
+            Ok(t) => Some(t),
+            Err(e) => return bad(&e),
+        },
+        None if method == "editMessageText" => return bad("Bad Request: message text is empty"),
+        None => None,
+    };
+    let mut call = Call::new(method, &p, Some(chat), text.clone(), Vec::new());
+    call.message_id = Some(message);
+    state.record(call);
+    (
+        StatusCode::OK,
+        shapes::ok(shapes::bot_message(message, chat, text.as_deref())),
+    )
 }
 
 fn send(state: &mut State, method: &str, p: Params) -> (StatusCode, Value) {
@@ -152,7 +189,10 @@ fn send(state: &mut State, method: &str, p: Params) -> (StatusCode, Value) {
     }
     match method {
         "sendMessage" => {
-            let text = p.str("text").unwrap_or_default();
+            let text = match shown(&p, &p.str("text").unwrap_or_default()) {
+                Ok(t) => t,
+                Err(e) => return bad(&e),
+            };
             if text.trim().is_empty() {
                 return bad("Bad Request: message text is empty");
             }
@@ -160,13 +200,9 @@ fn send(state: &mut State, method: &str, p: Params) -> (StatusCode, Value) {
                 return bad("Bad Request: message is too long");
             }
             let id = state.next_message_id();
-            state.record(Call::new(
-                method,
-                &p,
-                Some(chat),
-                Some(text.clone()),
-                Vec::new(),
-            ));
+            let mut call = Call::new(method, &p, Some(chat), Some(text.clone()), Vec::new());
+            call.message_id = Some(id);
+            state.record(call);
             (
                 StatusCode::OK,
                 shapes::ok(shapes::bot_message(id, chat, Some(&text))),
@@ -176,7 +212,10 @@ fn send(state: &mut State, method: &str, p: Params) -> (StatusCode, Value) {
             let Some(photo) = p.file("photo").cloned() else {
                 return bad("Bad Request: there is no photo in the request");
             };
-            let caption = p.str("caption");
+            let caption = match p.str("caption").map(|c| shown(&p, &c)).transpose() {
+                Ok(c) => c,
+                Err(e) => return bad(&e),
+            };
             if caption
                 .as_ref()
                 .is_some_and(|c| c.encode_utf16().count() > 1024)
@@ -185,13 +224,9 @@ fn send(state: &mut State, method: &str, p: Params) -> (StatusCode, Value) {
             }
             let id = state.next_message_id();
             let size = photo.len();
-            state.record(Call::new(
-                method,
-                &p,
-                Some(chat),
-                caption.clone(),
-                vec![photo],
-            ));
+            let mut call = Call::new(method, &p, Some(chat), caption.clone(), vec![photo]);
+            call.message_id = Some(id);
+            state.record(call);
             (
                 StatusCode::OK,
                 shapes::ok(shapes::photo_message(
@@ -227,15 +262,26 @@ fn media_group(state: &mut State, p: Params, chat: i64) -> (StatusCode, Value) {
         else {
             return bad("Bad Request: wrong file identifier/HTTP URL specified");
         };
-        if caption.is_none() {
-            caption = item
-                .get("caption")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+        if caption.is_none()
+            && let Some(c) = item.get("caption").and_then(Value::as_str)
+        {
+            let shown = match item.get("parse_mode").and_then(Value::as_str) {
+                None => Ok(c.to_string()),
+                Some("HTML") => super::html::parse(c),
+                Some(other) => Err(format!("Bad Request: unsupported parse_mode {other:?}")),
+            };
+            match shown {
+                Ok(s) if s.encode_utf16().count() > 1024 => {
+                    return bad("Bad Request: message caption is too long");
+                }
+                Ok(s) => caption = Some(s),
+                Err(e) => return bad(&e),
+            }
         }
         photos.push(bytes.clone());
     }
     let group = format!("{}", 13_000_000 + state.next_message_id());
+    let first = state.next_message + 1;
     let answer: Vec<Value> = photos
         .iter()
         .enumerate()
@@ -245,6 +291,8 @@ fn media_group(state: &mut State, p: Params, chat: i64) -> (StatusCode, Value) {
             shapes::photo_message(id, chat, ph.len(), c, Some(&group))
         })
         .collect();
-    state.record(Call::new("sendMediaGroup", &p, Some(chat), caption, photos));
+    let mut call = Call::new("sendMediaGroup", &p, Some(chat), caption, photos);
+    call.message_id = Some(first);
+    state.record(call);
     (StatusCode::OK, shapes::ok(Value::Array(answer)))
 }
