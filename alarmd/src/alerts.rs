@@ -18,7 +18,7 @@ const PHOTO_LIMIT: u64 = 16 << 20;
 pub struct Alerted {
     /// The event (camd's event id).
     pub event: u64,
-    /// When it went out, µs since the epoch.
+    /// When its motion was (the time its caption shows), µs since the epoch.
     pub at: u64,
     /// Its caption, as the owners got it.
     pub caption: String,
@@ -65,7 +65,7 @@ fn copy(fd: &OwnedFd) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Remember the alert of `event`, decided at `at` (µs since the epoch), with a copy of its
+/// Remember the alert of `event`, whose motion was at `at` (µs since the epoch), with a copy of its
 /// first photo, and emit `Alerted`.
 pub async fn announce(
     conn: &zbus::Connection,

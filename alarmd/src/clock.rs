@@ -103,12 +103,6 @@ pub fn steady() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// The wall clock formatted for a caption, to the second (UTC, RFC 3339).
-pub fn wall_rfc3339(wall: Micros) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_micros(wall);
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,10 @@ pub enum Mode {
         until: Mono,
         /// The event the photos belong to.
         event: u64,
+        /// Wall-clock time of the motion, shown in the alert (0 in files written before it
+        /// was kept: the alert then shows when it was decided).
+        #[serde(default)]
+        motion_at: Micros,
     },
 }
 
@@ -273,7 +277,7 @@ pub enum Action {
         event: u64,
         /// Its caption, before the time and any camera trouble are added.
         caption: String,
-        /// Wall-clock time of the decision, shown in the caption.
+        /// Wall-clock time of the motion, shown in the caption.
         at: Micros,
         /// Where the photos are.
         photos: AlertPhotos,

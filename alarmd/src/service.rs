@@ -78,17 +78,59 @@ fn read(view: &Arc<RwLock<View>>) -> View {
     }
 }
 
-/// `uid:N` of the caller, from the bus daemon (never from the message).
-async fn caller(conn: &Connection, hdr: &Header<'_>) -> Result<String, Error> {
+/// The caller's uid, from the bus daemon (never from the message).
+async fn caller_uid(conn: &Connection, hdr: &Header<'_>) -> Result<u32, Error> {
     let sender = hdr
         .sender()
         .ok_or_else(|| Error::Denied("the call has no sender".into()))?;
     let dbus = zbus::fdo::DBusProxy::new(conn).await?;
-    let uid = dbus
-        .get_connection_unix_user(sender.clone().into())
+    dbus.get_connection_unix_user(sender.clone().into())
         .await
-        .map_err(|e| Error::Denied(format!("cannot tell who {sender} is: {e}")))?;
-    Ok(format!("uid:{uid}"))
+        .map_err(|e| Error::Denied(format!("cannot tell who {sender} is: {e}")))
+}
+
+/// The actor of a local caller as recorded: its user name beside its uid (`root (uid:0)`),
+/// or `uid:N` when the passwd database does not know it.
+async fn caller(conn: &Connection, hdr: &Header<'_>) -> Result<String, Error> {
+    let uid = caller_uid(conn, hdr).await?;
+    // getpwuid may read files or ask a name service: not on the runtime's threads.
+    let user = tokio::task::spawn_blocking(move || {
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+    })
+    .await;
+    Ok(match user {
+        Ok(Ok(Some(u))) => local_actor(&u.name, uid),
+        _ => format!("uid:{uid}"),
+    })
+}
+
+/// `root (uid:0)`.
+fn local_actor(name: &str, uid: u32) -> String {
+    format!("{name} (uid:{uid})")
+}
+
+/// The actor of a relayed command as recorded. `actor` is `<kind>:<id>[:<name>]`
+/// (`telegram:4242:Alice`, `mqtt:home-assistant`); the result names the person first and keeps
+/// the ids beside the name: `Alice (telegram:4242 via uid:110)`, or
+/// `mqtt:home-assistant (via uid:110)` without a name.
+fn relayed_actor(actor: &str, via_uid: u32) -> String {
+    let mut parts = actor.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(kind), Some(id), Some(name)) if !name.trim().is_empty() => {
+            format!("{} ({kind}:{id} via uid:{via_uid})", name.trim())
+        }
+        _ => format!("{actor} (via uid:{via_uid})"),
+    }
+}
+
+/// The recorded actor of a relayed call: `actor` checked, with the relay's uid.
+async fn relayed(actor: &str, conn: &Connection, hdr: &Header<'_>) -> Result<String, Error> {
+    if !valid_actor(actor) {
+        return Err(Error::InvalidArgument(
+            "actor must be 1-64 printable characters, e.g. \"telegram:12345:Alice\"".into(),
+        ));
+    }
+    Ok(relayed_actor(actor, caller_uid(conn, hdr).await?))
 }
 
 /// A label a relay may pass as the actor: short, printable, no spaces at the ends.
@@ -100,6 +142,39 @@ fn valid_actor(actor: &str) -> bool {
 }
 
 impl AlarmService {
+    /// A photo now for `actor`, recorded in the history either way.
+    async fn take_snapshot(&self, actor: String) -> Result<zbus::OwnedFd, Error> {
+        let result = tokio::time::timeout(SNAPSHOT_TIMEOUT, self.camera.snapshot()).await;
+        let (text, answer) = match result {
+            Ok(Ok((fd, _at))) => ("snapshot taken".to_string(), Ok(fd)),
+            Ok(Err(e)) => {
+                let msg = format!(
+                    "the camera could not take a photo: {}",
+                    Error::from(e).message()
+                );
+                (
+                    format!("snapshot failed: {msg}"),
+                    Err(Error::NotAvailable(msg)),
+                )
+            }
+            Err(_) => {
+                let msg = format!("the camera did not answer within {SNAPSHOT_TIMEOUT:?}");
+                (
+                    format!("snapshot failed: {msg}"),
+                    Err(Error::NotAvailable(msg)),
+                )
+            }
+        };
+        self.tx
+            .send(Input::Record(Row {
+                kind: Kind::Command,
+                text,
+                actor,
+            }))
+            .await;
+        answer
+    }
+
     async fn command(&self, cmd: Command, actor: String) -> Result<(), Error> {
         let (reply, answer) = oneshot::channel();
         if !self.tx.send(Input::Command { cmd, actor, reply }).await {
@@ -167,13 +242,8 @@ impl AlarmService {
                 "unknown command {command:?}: use arm, disarm, enable or disable"
             ))
         })?;
-        if !valid_actor(actor) {
-            return Err(Error::InvalidArgument(
-                "actor must be 1-64 printable characters, e.g. \"telegram:12345\"".into(),
-            ));
-        }
-        let via = caller(conn, &hdr).await?;
-        self.command(cmd, format!("{actor} (via {via})")).await
+        let actor = relayed(actor, conn, &hdr).await?;
+        self.command(cmd, actor).await
     }
 
     /// A JPEG taken now, as a sealed memfd.
@@ -183,35 +253,19 @@ impl AlarmService {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<zbus::OwnedFd, Error> {
         let actor = caller(conn, &hdr).await?;
-        let result = tokio::time::timeout(SNAPSHOT_TIMEOUT, self.camera.snapshot()).await;
-        let (text, answer) = match result {
-            Ok(Ok((fd, _at))) => ("snapshot taken".to_string(), Ok(fd)),
-            Ok(Err(e)) => {
-                let msg = format!(
-                    "the camera could not take a photo: {}",
-                    Error::from(e).message()
-                );
-                (
-                    format!("snapshot failed: {msg}"),
-                    Err(Error::NotAvailable(msg)),
-                )
-            }
-            Err(_) => {
-                let msg = format!("the camera did not answer within {SNAPSHOT_TIMEOUT:?}");
-                (
-                    format!("snapshot failed: {msg}"),
-                    Err(Error::NotAvailable(msg)),
-                )
-            }
-        };
-        self.tx
-            .send(Input::Record(Row {
-                kind: Kind::Command,
-                text,
-                actor,
-            }))
-            .await;
-        answer
+        self.take_snapshot(actor).await
+    }
+
+    /// `Snapshot()` relayed for `actor` (botd: `telegram:<user id>:<first name>`), recorded
+    /// as theirs.
+    async fn snapshot_as(
+        &self,
+        actor: &str,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<zbus::OwnedFd, Error> {
+        let actor = relayed(actor, conn, &hdr).await?;
+        self.take_snapshot(actor).await
     }
 
     /// The last alert since alarmd started: (event, time, caption, its first photo as a
@@ -384,7 +438,26 @@ impl Publisher {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_actor;
+    use super::{local_actor, relayed_actor, valid_actor};
+
+    #[test]
+    fn actors_name_the_person_first_and_keep_the_ids() {
+        assert_eq!(
+            relayed_actor("telegram:4242:Alice", 110),
+            "Alice (telegram:4242 via uid:110)"
+        );
+        // A name may hold colons and brackets; only the first two colons split.
+        assert_eq!(
+            relayed_actor("telegram:7:Bob: (home)", 0),
+            "Bob: (home) (telegram:7 via uid:0)"
+        );
+        assert_eq!(
+            relayed_actor("mqtt:home-assistant", 0),
+            "mqtt:home-assistant (via uid:0)"
+        );
+        assert_eq!(relayed_actor("telegram:42", 0), "telegram:42 (via uid:0)");
+        assert_eq!(local_actor("root", 0), "root (uid:0)");
+    }
 
     #[test]
     fn relayed_actor_labels_are_checked() {

@@ -143,7 +143,14 @@ async fn disabled_survives_sigkill_and_restart_and_history_names_the_actor() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("disabled"));
     assert_eq!(env.state().await, "disabled");
     let history = env.proxy.history(10).await.unwrap();
-    let actor = format!("uid:{}", uid());
+    // The local caller by user name, with the uid beside it.
+    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .map(|u| u.name);
+    let actor = match &me {
+        Some(name) => format!("{name} (uid:{})", uid()),
+        None => format!("uid:{}", uid()),
+    };
     assert!(
         history
             .iter()
@@ -210,6 +217,46 @@ async fn command_as_records_the_relayed_actor() {
     let want = format!("telegram:42 (via uid:{})", uid());
     assert!(history.iter().any(|h| h.actor == want), "{history:?}");
     assert!(env.prop("LastReason").contains("telegram:42"));
+    // With the name botd passes, people read the name; the history keeps the ids beside it.
+    env.proxy
+        .command_as("enable", "telegram:42:Alice")
+        .await
+        .unwrap();
+    let history = env.proxy.history(5).await.unwrap();
+    let want = format!("Alice (telegram:42 via uid:{})", uid());
+    assert!(history.iter().any(|h| h.actor == want), "{history:?}");
+    assert_eq!(env.prop("LastReason").trim(), "s \"enabled by Alice\"");
+    // A command that changes nothing fails, saying so.
+    let e = env
+        .proxy
+        .command_as("enable", "telegram:42:Alice")
+        .await
+        .unwrap_err();
+    let why = secura_bus::Error::from(e).message();
+    assert!(why.contains("already enabled"), "{why}");
+}
+
+#[tokio::test]
+async fn snapshot_as_records_the_relayed_actor() {
+    // No camd here: the failed photo is recorded as the relayed user's all the same.
+    let env = Env::start("", false).await;
+    let photo = env.proxy.snapshot_as("telegram:42:Alice").await;
+    let want = format!("Alice (telegram:42 via uid:{})", uid());
+    let recorded = eventually(WAIT, || async {
+        env.proxy
+            .history(5)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|h| h.kind == "command" && h.text.starts_with("snapshot") && h.actor == want)
+    })
+    .await;
+    assert!(recorded, "{photo:?} {:?}", env.proxy.history(5).await);
+    let bad = env.proxy.snapshot_as("").await.unwrap_err();
+    assert!(matches!(
+        secura_bus::Error::from(bad),
+        secura_bus::Error::InvalidArgument(_)
+    ));
 }
 
 #[tokio::test]

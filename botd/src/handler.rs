@@ -33,6 +33,9 @@ pub const MAX_PHOTO: u64 = 10 << 20;
 enum Reply {
     Text(String),
     Photo(Vec<u8>),
+    /// Nothing from here: alarmd's notice of the change, which every owner gets, is the
+    /// answer (one message to the one who asked, not a "done" and then the notice).
+    Notice,
 }
 
 /// Handles updates for the poller.
@@ -97,6 +100,9 @@ impl Handler {
             return;
         }
         let authorized = self.shared.users().is_authorized(user);
+        if authorized && let Some(from) = m.from.as_ref() {
+            self.learn_name(user, &from.first_name).await;
+        }
         let sent = u64::try_from(m.date.timestamp())
             .unwrap_or(0)
             .saturating_mul(1_000_000);
@@ -165,7 +171,7 @@ impl Handler {
                     self.shared.settings.max_command_age
                 )),
             )),
-            Some(Parsed::Command(c)) => self.execute(user, c).await,
+            Some(Parsed::Command(c)) => self.execute(user, &m.from, c).await,
         };
         self.send(user, reply).await;
     }
@@ -251,7 +257,7 @@ impl Handler {
             Command::Disable => Some(("disabled", "Disabled")),
             _ => None,
         };
-        let reply = self.execute(user, command).await;
+        let reply = self.execute(user, &Some(q.from.clone()), command).await;
         self.send(user, reply).await;
         // Once the alarm is where the button asked, the keyboard says so instead of offering
         // it again.
@@ -284,6 +290,35 @@ impl Handler {
         }
     }
 
+    /// Keep `first_name` as `user`'s name when it is news (first message, or renamed).
+    async fn learn_name(&self, user: i64, first_name: &str) {
+        if !self.shared.users().name_is_new(user, first_name) {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let name = first_name.to_string();
+        let saved =
+            tokio::task::spawn_blocking(move || shared.users().remember_name(user, &name)).await;
+        match saved {
+            Ok(Ok(())) => tracing::info!(user, "learned a Telegram user's first name"),
+            Ok(Err(e)) => tracing::warn!(user, error = %e, "cannot keep a user's first name"),
+            Err(e) => tracing::warn!(user, error = %e, "keeping a user's first name failed"),
+        }
+    }
+
+    /// The actor alarmd records a relayed command under: `telegram:<id>:<first name>`, the
+    /// name as the update gave it, else as last kept.
+    fn actor(&self, user: i64, from: &Option<User>) -> String {
+        let name = from
+            .as_ref()
+            .and_then(|u| crate::users::clean_name(&u.first_name))
+            .or_else(|| self.shared.users().name(user).map(str::to_string));
+        match name {
+            Some(name) => format!("telegram:{user}:{name}"),
+            None => format!("telegram:{user}"),
+        }
+    }
+
     async fn pair(&self, user: i64, from: Option<&User>, code: &str) {
         let (outcome, notices) = {
             let mut pairing = self.shared.pairing();
@@ -306,7 +341,11 @@ impl Handler {
             tokio::task::spawn_blocking(move || shared.users().add_paired(user, now_micros()))
                 .await;
         match saved {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if let Some(u) = from {
+                    self.learn_name(user, &u.first_name).await;
+                }
+            }
             Ok(Err(e)) => {
                 tracing::error!(user, error = %e, "cannot persist a paired user");
                 self.send(
@@ -346,15 +385,13 @@ impl Handler {
         }
     }
 
-    async fn execute(&self, user: i64, c: Command) -> Reply {
-        let actor = format!("telegram:{user}");
+    async fn execute(&self, user: i64, from: &Option<User>, c: Command) -> Reply {
+        let actor = self.actor(user, from);
         tracing::info!(user, command = ?c, "command");
+        let actor = &actor;
         let change = |cmd: secura_bus::types::Command| async move {
-            match self.alarm.command_as(cmd.as_str(), &actor).await {
-                Ok(()) => match self.alarm.state().await {
-                    Ok(s) => Reply::Text(format!("Done: {} → the system is {s}.", cmd.as_str())),
-                    Err(_) => Reply::Text(format!("Done: {}.", cmd.as_str())),
-                },
+            match self.alarm.command_as(cmd.as_str(), actor).await {
+                Ok(()) => Reply::Notice,
                 Err(e) => Reply::Text(bus_failure(e)),
             }
         };
@@ -372,10 +409,10 @@ impl Handler {
                 Err(e) => Reply::Text(bus_failure(e)),
             },
             Command::History(n) => match self.alarm.history(n).await {
-                Ok(h) => Reply::Text(report::history_text(&h)),
+                Ok(h) => Reply::Text(report::history_text(&h, now_micros())),
                 Err(e) => Reply::Text(bus_failure(e)),
             },
-            Command::Photo => match self.alarm.snapshot().await {
+            Command::Photo => match self.alarm.snapshot_as(actor).await {
                 Ok(fd) => match secura_bus::fd::read_all(&fd.as_fd(), MAX_PHOTO) {
                     Ok(bytes) if !bytes.is_empty() => Reply::Photo(bytes),
                     Ok(_) => Reply::Text("The camera returned an empty photo.".into()),
@@ -405,13 +442,17 @@ impl Handler {
     async fn send(&self, user: i64, reply: Reply) {
         let bot = self.api.bot();
         let result = match reply {
+            Reply::Notice => return,
             Reply::Text(t) => bot.send_message(ChatId(user), cut(t)).await.map(drop),
             Reply::Photo(bytes) => bot
                 .send_photo(
                     ChatId(user),
                     InputFile::memory(bytes).file_name("snapshot.jpg"),
                 )
-                .caption(format!("Photo taken {}", report::when(now_micros())))
+                .caption({
+                    let now = now_micros();
+                    format!("Photo taken {}", report::when(now, now))
+                })
                 // A photo of the home: Telegram keeps it from being forwarded or saved.
                 .protect_content(true)
                 .await
@@ -462,7 +503,9 @@ fn bus_failure(e: zbus::Error) -> String {
             let message = other.message();
             match internal_words(&message) {
                 Some(words) => words,
-                None => format!("The alarm refused: {message}"),
+                // alarmd's own words ("nothing changed: the system is already armed"),
+                // as a sentence.
+                None => format!("{}.", capital(message.trim_end_matches('.'))),
             }
         }
     }

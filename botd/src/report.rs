@@ -3,7 +3,7 @@
 
 use secura_bus::proxies::Alarm1Proxy;
 use secura_bus::{AlarmDevice, HistoryEntry};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Telegram refuses texts longer than this (in UTF-16 units; characters are a safe bound
 /// below it once cut at 4000).
@@ -38,20 +38,13 @@ pub async fn read_view(alarm: &Alarm1Proxy<'_>) -> zbus::Result<AlarmView> {
     })
 }
 
-/// A time as `2026-11-24 03:12:00 UTC`, or "never" for 0.
-pub fn when(t: u64) -> String {
+/// A time as people read it at `now` (local time: `14:02:31` today, `Tue 2 Dec 14:02`
+/// otherwise), or "never" for 0.
+pub fn when(t: u64, now: u64) -> String {
     if t == 0 {
         return "never".into();
     }
-    use std::fmt::Write;
-    let at = UNIX_EPOCH + Duration::from_micros(t);
-    let mut out = String::new();
-    // humantime refuses years past 9999 with a formatting error, which `to_string` would
-    // turn into a panic.
-    if write!(out, "{}", humantime::format_rfc3339_seconds(at)).is_err() {
-        return format!("{t} µs after 1970");
-    }
-    out.replace('T', " ").replace('Z', " UTC")
+    secura_kit::time::local(t, now)
 }
 
 /// How long before `now` the time `t` was, as "5m ago", or "never".
@@ -91,7 +84,7 @@ pub fn status_text(v: &AlarmView, outbox: u32, now: u64, always_on: bool) -> Str
     if v.last_change != 0 {
         s.push_str(&format!(
             " since {} ({})",
-            when(v.last_change),
+            when(v.last_change, now),
             ago(now, v.last_change)
         ));
     }
@@ -130,29 +123,29 @@ fn who_lines(devices: &[AlarmDevice], now: u64) -> String {
     let mut s = String::new();
     for d in devices {
         let here = if d.present { "home" } else { "away" };
-        s.push_str(&format!(
-            "• {}: {here}, last seen {}\n",
-            d.name,
-            ago(now, d.last_seen)
-        ));
+        let seen = match d.last_seen {
+            0 => "never".to_string(),
+            t => format!("{} ({})", when(t, now), ago(now, t)),
+        };
+        s.push_str(&format!("• {}: {here}, last seen {seen}\n", d.name));
     }
     s
 }
 
-/// The `/history` text.
-pub fn history_text(entries: &[HistoryEntry]) -> String {
+/// The `/history` text at `now`.
+pub fn history_text(entries: &[HistoryEntry], now: u64) -> String {
     if entries.is_empty() {
         return "No events recorded yet.".into();
     }
     let mut s = String::new();
     for e in entries {
-        s.push_str(&format!(
-            "{} {}: {} ({})\n",
-            when(e.at),
-            e.kind,
-            e.text,
-            e.actor
-        ));
+        s.push_str(&format!("{} {}: {}", when(e.at, now), e.kind, e.text));
+        // The person, once: a state change's text already says "by Alice".
+        let name = secura_bus::types::actor_name(&e.actor);
+        if secura_bus::types::actor_is_named(&e.actor) && !e.text.contains(name) {
+            s.push_str(&format!(" — by {name}"));
+        }
+        s.push('\n');
     }
     cut(s)
 }
@@ -194,12 +187,18 @@ mod tests {
             troubles: vec!["camd is not running".into()],
         };
         let t = status_text(&v, 3, NOW, false);
-        assert!(
-            t.contains("State: armed since 2025-11-24 15:50:00 UTC (10m ago)"),
-            "{t}"
+        let since = format!(
+            "State: armed since {} (10m ago)",
+            secura_kit::time::local(NOW - 600 * S, NOW)
         );
+        assert!(t.contains(&since), "{t}");
+        assert!(!t.contains("UTC"), "{t}");
         assert!(t.contains("Why: nobody seen for 10m"), "{t}");
-        assert!(t.contains("Alice: away, last seen 5m ago"), "{t}");
+        let seen = format!(
+            "Alice: away, last seen {} (5m ago)",
+            secura_kit::time::local(NOW - 300 * S, NOW)
+        );
+        assert!(t.contains(&seen), "{t}");
         assert!(t.contains("camd is not running"), "{t}");
         assert!(t.contains("Outbox: 3 waiting"), "{t}");
     }
@@ -233,13 +232,44 @@ mod tests {
         let mut d = alice(true);
         d.last_seen = 0;
         assert!(who_text(&[d], NOW).contains("home, last seen never"));
-        assert_eq!(history_text(&[]), "No events recorded yet.");
+        assert_eq!(history_text(&[], NOW), "No events recorded yet.");
     }
 
     #[test]
     fn absurd_times_are_shown_not_panicked_on() {
-        assert_eq!(when(u64::MAX), "18446744073709551615 µs after 1970");
+        assert_eq!(when(u64::MAX, NOW), "18446744073709551615 µs after 1970");
+        assert_eq!(when(0, NOW), "never");
         assert_eq!(ago(1, u64::MAX), "just now");
+    }
+
+    #[test]
+    fn history_names_the_person_once_and_never_the_ids() {
+        let entry = |kind: &str, text: &str, actor: &str| HistoryEntry {
+            at: NOW - 60 * S,
+            kind: kind.into(),
+            text: text.into(),
+            actor: actor.into(),
+        };
+        let t = history_text(
+            &[
+                entry(
+                    "state",
+                    "disarmed → arming: armed by hand by Alice; exit delay 30s",
+                    "Alice (telegram:4242 via uid:110)",
+                ),
+                entry("command", "arm", "Alice (telegram:4242 via uid:110)"),
+                entry("command", "snapshot taken", "root (uid:0)"),
+                entry("motion", "motion while armed: event 1", "sensor"),
+            ],
+            NOW,
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].ends_with("exit delay 30s"), "{t}");
+        assert_eq!(lines[0].matches("Alice").count(), 1, "{t}");
+        assert!(lines[1].ends_with("command: arm — by Alice"), "{t}");
+        assert!(lines[2].ends_with("snapshot taken — by root"), "{t}");
+        assert!(lines[3].ends_with("event 1"), "{t}");
+        assert!(!t.contains("telegram:") && !t.contains("uid:"), "{t}");
     }
 
     #[test]
@@ -252,6 +282,6 @@ mod tests {
                 actor: "system".into(),
             })
             .collect();
-        assert!(history_text(&entries).chars().count() <= MAX_TEXT);
+        assert!(history_text(&entries, NOW).chars().count() <= MAX_TEXT);
     }
 }

@@ -1,5 +1,8 @@
 //! Who may talk to the bot: the `allowed_users` of the configuration plus the users paired at
-//! run time, which are kept in `paired-users` in the state directory (replaced atomically).
+//! run time, which are kept in `paired-users` in the state directory (replaced atomically),
+//! and the first names of the authorized users, learned when they pair or first write and
+//! kept in `user-names` (a name grants nothing: removing a user from `allowed_users` still
+//! takes their access away).
 
 use crate::error::BotError;
 use secura_kit::fs::write_atomic;
@@ -8,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 /// The file of paired users, one `<user id> <paired at, µs>` per line.
 pub const FILE: &str = "paired-users";
+/// The file of first names, one `<user id> <first name>` per line.
+pub const NAMES: &str = "user-names";
+/// Names are cut to this many characters (a relayed actor must stay short).
+pub const MAX_NAME: usize = 30;
 
 /// The authorized Telegram users.
 #[derive(Debug)]
@@ -15,6 +22,8 @@ pub struct Users {
     allowed: BTreeSet<i64>,
     paired: BTreeMap<i64, u64>,
     path: PathBuf,
+    names: BTreeMap<i64, String>,
+    names_path: PathBuf,
 }
 
 impl Users {
@@ -44,11 +53,57 @@ impl Users {
                 ),
             }
         }
+        let names_path = state_dir.join(NAMES);
+        let names = match std::fs::read_to_string(&names_path) {
+            Ok(t) => t
+                .lines()
+                .filter_map(|l| {
+                    let (id, name) = l.split_once(' ')?;
+                    let id: i64 = id.parse().ok().filter(|id| *id > 0)?;
+                    Some((id, clean_name(name)?))
+                })
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(BotError::io("reading user names", &names_path)(e)),
+        };
         Ok(Users {
             allowed: allowed.iter().copied().collect(),
             paired,
             path,
+            names,
+            names_path,
         })
+    }
+
+    /// The first name `user` last wrote with, if known.
+    pub fn name(&self, user: i64) -> Option<&str> {
+        self.names.get(&user).map(String::as_str)
+    }
+
+    /// Whether `name` (as Telegram gave it) is news for the authorized `user`.
+    pub fn name_is_new(&self, user: i64, name: &str) -> bool {
+        self.is_authorized(user)
+            && clean_name(name).is_some_and(|n| self.name(user) != Some(n.as_str()))
+    }
+
+    /// Keep `name` as the first name of the authorized `user`, persisted before returning.
+    pub fn remember_name(&mut self, user: i64, name: &str) -> Result<(), BotError> {
+        let Some(name) = clean_name(name) else {
+            return Ok(());
+        };
+        if !self.is_authorized(user) || self.name(user) == Some(name.as_str()) {
+            return Ok(());
+        }
+        let mut next = self.names.clone();
+        next.insert(user, name);
+        let mut text = String::from("# First names of the Telegram users: <user id> <name>\n");
+        for (id, name) in &next {
+            text.push_str(&format!("{id} {name}\n"));
+        }
+        write_atomic(&self.names_path, text.as_bytes())
+            .map_err(BotError::io("writing user names", &self.names_path))?;
+        self.names = next;
+        Ok(())
     }
 
     /// Whether `user` may use the bot.
@@ -93,6 +148,18 @@ impl Users {
     }
 }
 
+/// A first name fit to show and to relay: no control characters, one line, at most
+/// [`MAX_NAME`] characters; `None` when nothing is left.
+pub fn clean_name(name: &str) -> Option<String> {
+    let words: Vec<&str> = name
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let one: String = words.join(" ").chars().take(MAX_NAME).collect();
+    let one = one.trim_end().to_string();
+    (!one.is_empty()).then_some(one)
+}
+
 fn parse_line(line: &str) -> Option<(i64, u64)> {
     let mut parts = line.split_whitespace();
     let id: i64 = parts.next()?.parse().ok()?;
@@ -126,6 +193,44 @@ mod tests {
         .unwrap();
         let u = Users::load(dir.path(), &[]).unwrap();
         assert_eq!(u.all(), vec![7, 9]);
+    }
+
+    #[test]
+    fn todays_paired_users_file_still_loads_and_names_are_learned_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(FILE),
+            "# Telegram users paired with /start CODE: <user id> <paired at, µs>\n7 1700000000000000\n",
+        )
+        .unwrap();
+        let mut u = Users::load(dir.path(), &[5]).unwrap();
+        assert_eq!(u.all(), vec![5, 7]);
+        assert_eq!(u.name(7), None);
+        assert!(u.name_is_new(7, "Alice"));
+        u.remember_name(7, "Alice").unwrap();
+        u.remember_name(5, " Bob\n  the\tbuilder ").unwrap();
+        // Nobody unauthorized gets a name kept.
+        assert!(!u.name_is_new(8, "Mallory"));
+        u.remember_name(8, "Mallory").unwrap();
+        let u = Users::load(dir.path(), &[5]).unwrap();
+        assert_eq!(u.name(7), Some("Alice"));
+        assert_eq!(u.name(5), Some("Bob the builder"));
+        assert_eq!(u.name(8), None);
+        assert!(!u.name_is_new(7, "Alice"));
+        assert_eq!(u.all(), vec![5, 7], "names grant nothing");
+        // The paired-users file keeps its format for older versions.
+        let paired = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        assert!(paired.contains("\n7 1700000000000000\n"), "{paired}");
+    }
+
+    #[test]
+    fn names_are_one_short_printable_line() {
+        assert_eq!(clean_name("\u{0}\n\t"), None);
+        assert_eq!(
+            clean_name(&"é".repeat(100)).unwrap().chars().count(),
+            MAX_NAME
+        );
+        assert_eq!(clean_name("Ann\u{7}e").as_deref(), Some("Ann e"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub const GRACE: Duration = Duration::from_secs(5);
 pub fn not_running_words(since: u64) -> String {
     format!(
         "The alarm is not running since {} — the system is NOT watching your home.",
-        report::when(since)
+        report::when(since, now_micros())
     )
 }
 

@@ -41,6 +41,26 @@ async fn alarmd(s: &Setup) -> (Daemon, Alarm1Proxy<'static>) {
     (d, proxy)
 }
 
+/// Send `text` as the owner; the one message that answers it (troubles aside), checked to
+/// be the only one by a `/help` sent after it.
+async fn one_reply(s: &Setup, text: &str) -> String {
+    let before = s.tg.sent_to(OWNER).len();
+    s.tg.send_text(OWNER, text);
+    s.wait_sent(OWNER, before + 1).await;
+    s.ask_for(OWNER, "/help", |t| t.contains("/photo")).await;
+    let replies: Vec<String> = s.tg.sent_to(OWNER)[before..]
+        .iter()
+        .map(|c| c.text.clone().unwrap_or_default())
+        .filter(|t| !t.starts_with("Trouble") && !t.starts_with("Resolved"))
+        .collect();
+    assert_eq!(
+        replies.len(),
+        2,
+        "one answer to {text:?}, then /help's: {replies:?}"
+    );
+    replies[0].clone()
+}
+
 async fn wait_state(alarm: &Alarm1Proxy<'_>, want: &str) {
     let ok = secura_testbed::eventually(WAIT, || async {
         alarm.state().await.unwrap_or_default() == want
@@ -64,32 +84,40 @@ async fn telegram_commands_drive_the_real_alarmd_and_its_alerts_come_back() {
     s.handled(id).await;
     assert_eq!(alarm.state().await.unwrap(), start);
 
-    s.ask_for(OWNER, "/disable", |t| {
-        t == "Done: disable → the system is disabled."
-    })
-    .await;
+    // One reply per command: alarmd's notice, naming the user by first name.
+    let notice = one_reply(&s, "/disable").await;
+    assert_eq!(
+        notice,
+        "Disabled — by Heidi: nothing will arm the system until /enable."
+    );
     assert_eq!(alarm.state().await.unwrap(), "disabled");
     let history = alarm.history(5).await.unwrap();
     assert!(
-        history.iter().any(|h| h.actor.starts_with("telegram:111")),
+        history
+            .iter()
+            .any(|h| h.actor.starts_with("Heidi (telegram:111 via uid:")),
         "{history:?}"
     );
-
-    s.ask_for(OWNER, "/enable", |t| {
-        t == "Done: enable → the system is disarmed."
-    })
-    .await;
-    s.ask_for(OWNER, "/arm", |t| {
-        t.starts_with("Done: arm → the system is arm")
-    })
-    .await;
+    // A command that changes nothing gets one plain answer, and nobody else is told.
+    let already = one_reply(&s, "/disable").await;
+    assert_eq!(already, "Nothing changed: the system is already disabled.");
+    assert_eq!(
+        one_reply(&s, "/enable").await,
+        "Enabled — by Heidi: watching for presence."
+    );
+    let arming = one_reply(&s, "/arm").await;
+    assert!(
+        arming.starts_with("Arming — by Heidi: armed in 1s"),
+        "{arming}"
+    );
     wait_state(&alarm, "armed").await;
     s.ask_for(OWNER, "/status", |t| t.starts_with("State: armed since"))
         .await;
-    s.ask_for(OWNER, "/history 20", |t| {
-        t.contains("command") && t.contains("telegram:111")
-    })
-    .await;
+    let history = s
+        .ask_for(OWNER, "/history 20", |t| t.contains("command: arm"))
+        .await;
+    assert!(history.contains("command: arm — by Heidi"), "{history}");
+    assert!(!history.contains("telegram:"), "{history}");
 
     // /photo goes through Alarm1.Snapshot to the camera.
     let before = s.tg.sent_to(OWNER).len();
@@ -100,6 +128,15 @@ async fn telegram_commands_drive_the_real_alarmd_and_its_alerts_come_back() {
         .find(|c| c.method == "sendPhoto")
         .expect("a photo");
     common::decode(&photo.photos[0]);
+    // …recorded as the Telegram user (Alarm1.SnapshotAs).
+    let history = alarm.history(5).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.text == "snapshot taken"
+                && h.actor.starts_with("Heidi (telegram:111 via uid:")),
+        "{history:?}"
+    );
 
     // Motion while armed: alarmd's alert arrives as an album through botd's outbox.
     sensor.motion().await.unwrap();
@@ -126,9 +163,7 @@ async fn telegram_commands_drive_the_real_alarmd_and_its_alerts_come_back() {
             .filter_map(|c| c.text.clone())
             .collect();
     assert!(
-        notices
-            .iter()
-            .any(|t| t.to_lowercase().contains("disabled") && !t.starts_with("Done")),
+        notices.iter().any(|t| t.starts_with("Disabled — by Heidi")),
         "{notices:?}"
     );
 

@@ -21,11 +21,14 @@ pub trait Alarm1 {
     fn enable(&self) -> zbus::Result<()>;
     /// Switch the system off until `Enable()`; survives restarts.
     fn disable(&self) -> zbus::Result<()>;
-    /// One of `arm|disarm|enable|disable` on behalf of `actor` (e.g. `telegram:12345`); for
-    /// botd, which relays its users' commands and must have them recorded as theirs.
+    /// One of `arm|disarm|enable|disable` on behalf of `actor`, `<kind>:<id>[:<name>]` (e.g.
+    /// `telegram:12345:Alice`); for botd, which relays its users' commands and must have them
+    /// recorded as theirs. A command that would change nothing fails, saying so.
     fn command_as(&self, command: &str, actor: &str) -> zbus::Result<()>;
     /// A JPEG taken now, as a sealed memfd.
     fn snapshot(&self) -> zbus::Result<OwnedFd>;
+    /// `Snapshot()` on behalf of `actor` (as in `CommandAs`), recorded as theirs.
+    fn snapshot_as(&self, actor: &str) -> zbus::Result<OwnedFd>;
     /// The newest `limit` history entries, newest first.
     fn history(&self, limit: u32) -> zbus::Result<Vec<HistoryEntry>>;
 

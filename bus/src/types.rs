@@ -195,13 +195,43 @@ pub struct HistoryEntry {
     pub kind: String,
     /// What happened, for a person.
     pub text: String,
-    /// Who did it: `uid:1000`, `telegram:12345`, `system`.
+    /// Who did it: the person's name with the ids beside it (`Alice (telegram:4242 via
+    /// uid:110)`, `root (uid:0)`), else an id or a part (`uid:1234`, `system`, `sensor`).
     pub actor: String,
+}
+
+/// The name people read for a recorded actor: `Alice` of `Alice (telegram:4242 via uid:110)`,
+/// `root` of `root (uid:0)`; an actor without ids in brackets (`uid:1234`, `system`) as it is.
+pub fn actor_name(actor: &str) -> &str {
+    actor
+        .strip_suffix(')')
+        .and_then(|a| a.rsplit_once(" ("))
+        .map_or(actor, |(name, _)| name)
+}
+
+/// Whether a recorded actor is a person named with their ids (not `system`, `sensor`, or a
+/// bare id).
+pub fn actor_is_named(actor: &str) -> bool {
+    actor_name(actor) != actor
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_name_of_an_actor_is_the_person_not_the_ids() {
+        assert_eq!(actor_name("Alice (telegram:4242 via uid:110)"), "Alice");
+        assert_eq!(
+            actor_name("Bob (home) (telegram:7 via uid:0)"),
+            "Bob (home)"
+        );
+        assert_eq!(actor_name("root (uid:0)"), "root");
+        assert_eq!(actor_name("telegram:42 (via uid:0)"), "telegram:42");
+        assert_eq!(actor_name("uid:1234"), "uid:1234");
+        assert!(!actor_is_named("system"));
+        assert!(actor_is_named("root (uid:0)"));
+    }
 
     #[test]
     fn state_spellings_round_trip() {

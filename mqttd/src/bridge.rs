@@ -1,7 +1,7 @@
 //! The hub's bridge between alarmd and the broker: follows `Alarm1` (properties, `Alerted`)
 //! and `Sensor1.Active` and publishes what changed; publishes everything again at every
 //! (re)connect and when Home Assistant announces itself; relays Home Assistant's commands
-//! with `Alarm1.CommandAs(…, "mqtt:home-assistant")`.
+//! with `Alarm1.CommandAs(…, "mqtt:home-assistant:Home Assistant")`.
 
 use crate::code::{CodeCheck, Verdict};
 use crate::commands::{self, Command, Dropped};
@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-/// The actor alarmd records for commands from Home Assistant.
-pub const ACTOR: &str = "mqtt:home-assistant";
+/// The actor passed to `CommandAs` for commands from Home Assistant (`<kind>:<id>:<name>`).
+pub const ACTOR: &str = "mqtt:home-assistant:Home Assistant";
 /// How long a relayed command or a snapshot may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long reading alarmd's or sensord's properties may take: the loop must stay free to

@@ -20,9 +20,11 @@ pub fn panel_state(state: &str, triggered: bool) -> &'static str {
 }
 
 /// The name of a person (or of what) changed the state, from a history actor such as
-/// `uid:1000`, `telegram:42 (via uid:998)`, `mqtt:home-assistant (via uid:997)` or `system`.
+/// `Alice (telegram:42 via uid:998)`, `root (uid:0)`, `system`, or one recorded before
+/// alarmd named people: `uid:1000`, `telegram:42 (via uid:998)`,
+/// `mqtt:home-assistant (via uid:997)`.
 pub fn changed_by(actor: &str, user_name: impl Fn(u32) -> Option<String>) -> String {
-    let first = actor.split(" (via ").next().unwrap_or(actor);
+    let first = secura_bus::types::actor_name(actor);
     if first == "system" {
         return "presence".into();
     }
@@ -174,6 +176,16 @@ mod tests {
         assert_eq!(
             changed_by("telegram:42 (via uid:998)", names),
             "Telegram user 42"
+        );
+        // As alarmd records them now: the name first, the ids beside it.
+        assert_eq!(
+            changed_by("Alice (telegram:42 via uid:998)", names),
+            "Alice"
+        );
+        assert_eq!(changed_by("root (uid:0)", names), "root");
+        assert_eq!(
+            changed_by("Home Assistant (mqtt:home-assistant via uid:997)", names),
+            "Home Assistant"
         );
     }
 

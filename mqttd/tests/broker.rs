@@ -372,10 +372,10 @@ async fn alarm_changes_appear_on_the_state_topic_and_commands_are_relayed_as_hom
     let history = env.alarm.history(50).await.unwrap();
     for cmd in ["arm", "disarm", "disable"] {
         assert!(
-            history
-                .iter()
-                .any(|h| h.actor.starts_with("mqtt:home-assistant (via uid:")
-                    && h.text.contains(cmd)),
+            history.iter().any(|h| h
+                .actor
+                .starts_with("Home Assistant (mqtt:home-assistant via uid:")
+                && h.text.contains(cmd)),
             "{cmd} not recorded as Home Assistant's: {history:?}"
         );
     }

@@ -86,7 +86,9 @@ async fn the_demo_scenario_arms_alerts_with_an_album_and_disarms_on_an_arp_answe
     assert!(!sys.alarm.home().await.unwrap());
 
     // Motion: photos at once, verifying for 3s, then the alert album.
+    let motion_from = secura_bus::types::now_micros() / 1_000_000;
     sys.motion().await.unwrap();
+    let motion_to = secura_bus::types::now_micros() / 1_000_000;
     sys.wait_state("verifying", WAIT).await.unwrap();
     sys.wait_state("armed", WAIT).await.unwrap();
     let caption = sys
@@ -110,6 +112,16 @@ async fn the_demo_scenario_arms_alerts_with_an_album_and_disarms_on_an_arp_answe
         !caption.contains("camera failed"),
         "{caption:?}\n{}",
         sys.logs()
+    );
+    // The caption gives the local time of the motion, not of the alert 3 s later.
+    let motion_times: Vec<String> = (motion_from..=motion_to)
+        .map(|s| secura_kit::time::local(s * 1_000_000, s * 1_000_000))
+        .collect();
+    assert!(
+        motion_times
+            .iter()
+            .any(|t| caption.ends_with(&format!(" at {t}"))),
+        "{caption:?} is not at the motion ({motion_times:?})"
     );
     // The buttons come after the album, as a reply to it (an album cannot carry them).
     let buttons = eventually(WAIT, || async {
@@ -286,10 +298,7 @@ async fn the_first_stranger_to_message_the_bot_gets_nothing_and_changes_nothing(
 async fn disabled_survives_a_restart_of_every_daemon() {
     let mut sys = System::start(Options::default()).await.unwrap();
     sys.wait_state("disarmed", WAIT).await.unwrap();
-    ask(&sys, "/disable", |t| {
-        t == "Done: disable → the system is disabled."
-    })
-    .await;
+    ask(&sys, "/disable", |t| t.starts_with("Disabled — by ")).await;
     assert_eq!(sys.state().await, "disabled");
 
     for part in Part::ALL {
@@ -323,7 +332,7 @@ async fn disabled_survives_a_restart_of_every_daemon() {
     );
 
     // /enable: presence rules apply at once, and nobody is home.
-    ask(&sys, "/enable", |t| t.starts_with("Done: enable")).await;
+    ask(&sys, "/enable", |t| t.starts_with("Enabled — by ")).await;
     sys.wait_state("armed", WAIT).await.unwrap();
     assert_plain_words(&sys);
 }
@@ -632,5 +641,94 @@ async fn motion_within_the_cooldown_sends_one_follow_up_replying_to_the_alerts_a
         .count();
     assert_eq!(follow_ups, 1, "{:?}", sys.texts());
     assert_eq!(sys.albums().len(), 2, "{:?}", sys.texts());
+    assert_plain_words(&sys);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_telegram_command_gets_one_reply_naming_the_user_and_warns_of_a_broken_camera() {
+    // A camera that runs while disarmed, so its fault is known before arming.
+    let sys = System::start(Options::default().camera("always_on", "true"))
+        .await
+        .unwrap();
+    sys.wait_state("disarmed", WAIT).await.unwrap();
+    let name = secura_testbed::telegram::shapes::first_name(OWNER);
+    sys.camera_fault("lens cap").await.unwrap();
+    sys.wait_text(0, WAIT, |t| t.starts_with("Trouble: camera"))
+        .await
+        .unwrap();
+
+    // /arm: one reply, the notice everyone gets, naming the user and what the trouble means.
+    let before = sys.sent().len();
+    sys.tg.send_text(OWNER, "/arm");
+    let arming = sys
+        .wait_text(before, WAIT, |t| t.starts_with("Arming"))
+        .await
+        .unwrap();
+    assert!(
+        arming.starts_with(&format!("Arming — by {name}: armed in 1s")),
+        "{arming:?}"
+    );
+    assert!(
+        arming.ends_with(" — but the camera is not working: motion will be sent without photos."),
+        "{arming:?}"
+    );
+    assert!(!arming.contains(&OWNER.to_string()), "an id in {arming:?}");
+    sys.wait_state("armed", WAIT).await.unwrap();
+    let armed = sys
+        .wait_text(before, WAIT, |t| t.starts_with("Armed"))
+        .await
+        .unwrap();
+    assert_eq!(
+        armed,
+        "Armed — but the camera is not working: motion will be sent without photos."
+    );
+    ask(&sys, "/help", |t| t.contains("/photo")).await;
+    let answers: Vec<String> = sys.sent()[before..]
+        .iter()
+        .filter_map(|c| c.text.clone())
+        .filter(|t| !t.starts_with("Trouble") && !t.starts_with("Resolved"))
+        .collect();
+    assert_eq!(
+        answers.len(),
+        3,
+        "/arm's notice, the armed notice, /help: {answers:?}"
+    );
+    // Nothing changes: one plain answer.
+    let again = ask(&sys, "/arm", |t| t.starts_with("Nothing changed")).await;
+    assert_eq!(again, "Nothing changed: the system is already armed.");
+
+    // /photo is taken in the Telegram user's name: the history says who, by name and id.
+    sys.camera_fault("").await.unwrap();
+    sys.wait_text(0, WAIT, |t| t.starts_with("Resolved: camera"))
+        .await
+        .unwrap();
+    let before = sys.sent().len();
+    sys.tg.send_text(OWNER, "/photo");
+    let photo = sys
+        .wait_text(before, WAIT, |t| t.starts_with("Photo taken"))
+        .await
+        .unwrap();
+    assert!(!photo.contains("UTC"), "{photo:?}");
+    let history = sys.alarm.history(20).await.unwrap();
+    let snapshot = history
+        .iter()
+        .find(|h| h.text == "snapshot taken")
+        .unwrap_or_else(|| panic!("{history:?}"));
+    assert!(
+        snapshot
+            .actor
+            .starts_with(&format!("{name} (telegram:{OWNER} via uid:")),
+        "{snapshot:?}"
+    );
+    // /history names the people once, by name, and shows no ids.
+    let listed = ask(&sys, "/history 20", |t| t.contains("snapshot taken")).await;
+    assert!(
+        listed.contains(&format!("snapshot taken — by {name}")),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("telegram:") && !listed.contains("uid:"),
+        "{listed}"
+    );
     assert_plain_words(&sys);
 }

@@ -289,15 +289,20 @@ async fn a_stopped_daemon_times_out_its_callers_while_alarmd_keeps_serving() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert_eq!(sys.sent().len(), before);
     sys.set_running(Part::Botd, true).unwrap();
-    let uid = nix::unistd::geteuid().as_raw();
-    sys.wait_text(before, WAIT, |t| t == format!("Disarmed by uid:{uid}."))
+    // The local caller by user name (`root`), as alarmd finds it in the passwd database.
+    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .map_or_else(|| format!("uid:{}", nix::unistd::geteuid()), |u| u.name);
+    sys.wait_text(before, WAIT, |t| t == format!("Disarmed — by {me}."))
         .await
         .unwrap();
     let texts = sys.texts();
-    let arming = texts.iter().position(|t| t.starts_with("Arming (by uid:"));
+    let arming = texts
+        .iter()
+        .position(|t| t.starts_with(&format!("Arming — by {me}:")));
     let disarmed = texts
         .iter()
-        .position(|t| *t == format!("Disarmed by uid:{uid}."));
+        .position(|t| *t == format!("Disarmed — by {me}."));
     assert!(arming < disarmed, "in order: {texts:?}");
 
     // alarmd frozen: its callers time out; on SIGCONT it answers again.
@@ -406,7 +411,7 @@ async fn alerts_raised_while_the_bot_api_is_down_are_delivered_once_it_returns()
     assert!(ok);
     // In order, once each.
     let texts = sys.texts();
-    let arming = texts.iter().position(|t| t.starts_with("Arming (by uid:"));
+    let arming = texts.iter().position(|t| t.starts_with("Arming — by "));
     let armed = texts.iter().position(|t| t == "Armed.");
     let alert = texts.iter().position(|t| alert_event(t).is_some());
     assert!(arming < armed && armed < alert, "{texts:?}");

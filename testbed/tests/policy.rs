@@ -242,6 +242,11 @@ fn cells() -> Vec<Cell> {
             allowed: &[Botd, Mqttd, Root],
         },
         Cell {
+            what: "Alarm1.SnapshotAs",
+            args: alarm(&["SnapshotAs", "s", "telegram:1001:Alice"]),
+            allowed: &[Botd, Root],
+        },
+        Cell {
             what: "Alarm1.History",
             args: alarm(&["History", "u", "1"]),
             allowed: mirror,

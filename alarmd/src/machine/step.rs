@@ -8,7 +8,7 @@ use super::{
 use crate::clock::Now;
 use secura_bus::State;
 use secura_bus::config::{DisarmRequires, MacAddr};
-use secura_bus::types::{Command, MessageKind};
+use secura_bus::types::{Command, MessageKind, Micros};
 
 /// The actor of what the machine does by itself.
 pub(super) const SYSTEM: &str = "system";
@@ -93,30 +93,28 @@ impl Machine {
                 "cannot {what}: the system is disabled; enable it first"
             )))
         };
+        // People read names; the history keeps the ids (`actor`).
+        let who = text::who(actor);
         match (cmd, self.mode) {
             (Command::Arm | Command::Disarm, Mode::Disabled) => return refuse(cmd.as_str()),
             (Command::Arm, Mode::Disarmed) => {
                 self.pending = None;
                 let until = now.mono.after(self.settings.exit_delay);
                 let reason = format!(
-                    "armed by hand by {actor}; exit delay {}",
+                    "armed by hand by {who}; exit delay {}",
                     dur(self.settings.exit_delay)
                 );
                 self.transition(Mode::Arming { until }, reason, actor, now, out);
-                Machine::notify(
-                    out,
-                    format!(
-                        "Arming (by {actor}): armed in {}; only Disarm ends it.",
-                        dur(self.settings.exit_delay)
-                    ),
+                let notice = format!(
+                    "Arming — by {who}: armed in {}; only Disarm ends it",
+                    dur(self.settings.exit_delay)
                 );
+                Machine::notify(out, text::armed_notice(&notice, self.troubles.keys()));
             }
             (Command::Arm, Mode::Armed { manual: false }) => {
                 self.mode = Mode::Armed { manual: true };
-                Machine::notify(
-                    out,
-                    format!("Armed and now held by {actor}: presence will not disarm it."),
-                );
+                let notice = format!("Armed and now held — by {who}: presence will not disarm it");
+                Machine::notify(out, text::armed_notice(&notice, self.troubles.keys()));
             }
             (
                 Command::Disarm,
@@ -126,45 +124,51 @@ impl Machine {
                 self.pending = None;
                 self.transition(
                     Mode::Disarmed,
-                    format!("disarmed by {actor}"),
+                    format!("disarmed by {who}"),
                     actor,
                     now,
                     out,
                 );
-                Machine::notify(out, format!("Disarmed by {actor}."));
+                Machine::notify(out, format!("Disarmed — by {who}."));
             }
             (Command::Disable, m) if m != Mode::Disabled => {
                 self.pending = None;
                 self.transition(
                     Mode::Disabled,
-                    format!("disabled by {actor}"),
+                    format!("disabled by {who}"),
                     actor,
                     now,
                     out,
                 );
                 Machine::notify(
                     out,
-                    format!("Disabled by {actor}: nothing will arm the system until /enable."),
+                    format!("Disabled — by {who}: nothing will arm the system until /enable."),
                 );
             }
             (Command::Enable, Mode::Disabled) => {
-                self.transition(
-                    Mode::Disarmed,
-                    format!("enabled by {actor}"),
-                    actor,
-                    now,
-                    out,
-                );
-                Machine::notify(out, format!("Enabled by {actor}: watching for presence."));
+                self.transition(Mode::Disarmed, format!("enabled by {who}"), actor, now, out);
+                Machine::notify(out, format!("Enabled — by {who}: watching for presence."));
             }
             _ => {}
         }
-        let effect = if self.mode.state() == state && out.actions.is_empty() {
-            format!("{} (already {state})", cmd.as_str())
-        } else {
-            cmd.as_str().to_string()
-        };
-        record(out, Kind::Command, effect, actor);
+        if self.mode.state() == state && out.actions.is_empty() {
+            // Nothing changed, so nobody is told: the one who asked gets this answer.
+            record(
+                out,
+                Kind::Command,
+                format!("{} (already {state})", cmd.as_str()),
+                actor,
+            );
+            let already = match cmd {
+                Command::Enable => format!("enabled ({state})"),
+                Command::Arm if state == State::Verifying => "armed".to_string(),
+                _ => state.to_string(),
+            };
+            return Err(Refusal(format!(
+                "nothing changed: the system is already {already}"
+            )));
+        }
+        record(out, Kind::Command, cmd.as_str().to_string(), actor);
         Ok(())
     }
 
@@ -211,7 +215,9 @@ impl Machine {
     /// thrown away, as the arrival may be forged.
     fn arrive(&mut self, name: &str, answered: bool, reason: String, now: Now, out: &mut Outcome) {
         let verifying = match self.mode {
-            Mode::Verifying { event, .. } => Some(event),
+            Mode::Verifying {
+                event, motion_at, ..
+            } => Some((event, if motion_at == 0 { now.wall } else { motion_at })),
             _ => None,
         };
         self.presence_epoch = now.mono;
@@ -219,7 +225,7 @@ impl Machine {
         self.queued_arrivals.clear();
         self.transition(Mode::Disarmed, reason.clone(), SYSTEM, now, out);
         Machine::notify(out, format!("Disarmed: {reason}."));
-        if let Some(event) = verifying {
+        if let Some((event, motion_at)) = verifying {
             // Silent: no alarm, yet the photos are kept where the owners can see them.
             let caption = text::arrival_caption(name, answered, event);
             self.unsent_alerts.push((event, caption.clone()));
@@ -227,7 +233,7 @@ impl Machine {
                 kind: MessageKind::Evidence,
                 event,
                 caption,
-                at: now.wall,
+                at: motion_at,
                 photos: AlertPhotos::Captured,
             });
             record(out, Kind::Alert, text::ARRIVAL_RECORD.into(), SYSTEM);
@@ -395,7 +401,8 @@ impl Machine {
             now,
             out,
         );
-        Machine::notify(out, format!("Armed: {reason}."));
+        let notice = format!("Armed: {reason}");
+        Machine::notify(out, text::armed_notice(&notice, self.troubles.keys()));
     }
 
     fn next_queued(&mut self, out: &mut Outcome) {
@@ -459,14 +466,19 @@ impl Machine {
                     "sensor",
                 );
                 if manual {
-                    self.alert(event, now, out);
+                    self.alert(event, now.wall, now, out);
                 } else {
                     let until = now.mono.after(self.settings.verify);
                     let reason = format!(
                         "motion (event {event}); waiting {} for a returning phone",
                         dur(self.settings.verify)
                     );
-                    self.transition(Mode::Verifying { until, event }, reason, "sensor", now, out);
+                    let verifying = Mode::Verifying {
+                        until,
+                        event,
+                        motion_at: now.wall,
+                    };
+                    self.transition(verifying, reason, "sensor", now, out);
                     let absent = self.absent_at_arming.clone();
                     if self.settings.verify > 0 && !absent.is_empty() {
                         self.pending = None;
@@ -480,15 +492,18 @@ impl Machine {
         }
     }
 
-    fn alert(&mut self, event: u64, now: Now, out: &mut Outcome) {
+    /// Alert the owners of `event`, whose motion was at `motion_at` (wall clock; 0 if not
+    /// known, then the time of the decision is shown).
+    fn alert(&mut self, event: u64, motion_at: Micros, now: Now, out: &mut Outcome) {
         self.last_alert = Some((now.mono, event));
         let caption = text::alert_caption(event);
         self.unsent_alerts.push((event, caption.clone()));
+        let at = if motion_at == 0 { now.wall } else { motion_at };
         out.actions.push(Action::Alert {
             kind: MessageKind::Alert,
             event,
             caption,
-            at: now.wall,
+            at,
             photos: AlertPhotos::Captured,
         });
         record(
@@ -545,13 +560,17 @@ impl Machine {
                     .collect();
                 let reason = "armed by hand: exit delay over".to_string();
                 self.transition(Mode::Armed { manual: true }, reason, SYSTEM, now, out);
-                Machine::notify(out, "Armed.".into());
+                Machine::notify(out, text::armed_notice("Armed", self.troubles.keys()));
             }
-            Mode::Verifying { until, event } if now.mono >= until => {
+            Mode::Verifying {
+                until,
+                event,
+                motion_at,
+            } if now.mono >= until => {
                 self.pending = None;
                 let reason = format!("motion not explained by a returning phone (event {event})");
                 self.transition(Mode::Armed { manual: false }, reason, SYSTEM, now, out);
-                self.alert(event, now, out);
+                self.alert(event, motion_at, now, out);
             }
             Mode::Disarmed
                 if self.pending.is_none()

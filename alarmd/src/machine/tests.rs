@@ -144,7 +144,7 @@ fn disable_from_every_state_but_disabled_notifies() {
         let out = m.step(cmd(Command::Disable), t(now + S));
         assert_eq!(m.state(), State::Disabled, "setup {setup}");
         assert_eq!(notices(&out).len(), 1);
-        assert!(notices(&out)[0].starts_with("Disabled by uid:1000"));
+        assert!(notices(&out)[0].starts_with("Disabled — by uid:1000"));
         assert_eq!(m.next_deadline(), None);
     }
 }
@@ -166,7 +166,7 @@ fn enable_goes_to_disarmed_and_applies_presence_rules_at_once() {
     m.step(cmd(Command::Disable), t(T0));
     let out = m.step(cmd(Command::Enable), t(T0 + 3600 * S));
     assert_eq!(m.state(), State::Disarmed);
-    assert!(notices(&out)[0].starts_with("Enabled by uid:1000"));
+    assert!(notices(&out)[0].starts_with("Enabled — by uid:1000"));
     // Nobody has been seen for an hour: the away probe starts in the same step.
     assert_eq!(probes(&out).len(), 1);
 }
@@ -472,6 +472,116 @@ fn arm_while_armed_automatically_holds_it() {
 }
 
 #[test]
+fn arm_while_a_trouble_is_open_arms_all_the_same_and_says_what_is_wrong() {
+    let mut m = machine();
+    m.step(
+        Event::Trouble {
+            key: TroubleKey::Camera,
+            text: Some("camera: /dev/video0 vanished".into()),
+        },
+        t(T0),
+    );
+    let out = m.step(cmd(Command::Arm), t(T0 + S));
+    assert_eq!(out.reply, Ok(()));
+    assert_eq!(m.state(), State::Arming);
+    assert_eq!(
+        notices(&out),
+        vec![
+            "Arming — by uid:1000: armed in 30s; only Disarm ends it — but the camera is not \
+             working: motion will be sent without photos."
+                .to_string()
+        ]
+    );
+    let out = m.step(Event::Tick, t(T0 + 31 * S));
+    assert_eq!(m.state(), State::Armed);
+    assert_eq!(
+        notices(&out),
+        vec![
+            "Armed — but the camera is not working: motion will be sent without photos."
+                .to_string()
+        ]
+    );
+    // A missing sensor daemon, when arming by itself.
+    let mut m = machine();
+    m.step(
+        Event::Trouble {
+            key: TroubleKey::Missing(Service::Sensor),
+            text: Some("sensord is not running".into()),
+        },
+        t(T0),
+    );
+    let now = m.next_deadline().unwrap().0;
+    let mut out = m.step(Event::Tick, t(now));
+    for _ in 0..3 {
+        let (id, macs) = probes(&out).pop().expect("a probe");
+        out = m.step(
+            Event::ProbeDone {
+                id,
+                outcome: Ok(answers(&macs, None)),
+            },
+            t(now),
+        );
+    }
+    assert_eq!(m.state(), State::Armed);
+    let armed = notices(&out).pop().unwrap();
+    assert!(
+        armed.ends_with(
+            "unanswered — but the motion sensor is not working: motion will not be noticed."
+        ),
+        "{armed}"
+    );
+}
+
+#[test]
+fn a_command_that_changes_nothing_is_answered_and_nobody_is_told() {
+    let mut m = machine();
+    let out = m.step(cmd(Command::Disarm), t(T0));
+    assert_eq!(
+        out.reply,
+        Err(Refusal(
+            "nothing changed: the system is already disarmed".into()
+        ))
+    );
+    assert!(notices(&out).is_empty());
+    // Still recorded, as what it was.
+    assert!(out.actions.iter().any(|a| matches!(
+        a,
+        Action::Record(Row { kind: Kind::Command, text, .. }) if text == "disarm (already disarmed)"
+    )));
+    let out = m.step(cmd(Command::Enable), t(T0));
+    assert_eq!(
+        out.reply,
+        Err(Refusal(
+            "nothing changed: the system is already enabled (disarmed)".into()
+        ))
+    );
+    m.step(cmd(Command::Arm), t(T0));
+    let out = m.step(cmd(Command::Arm), t(T0 + S));
+    assert_eq!(
+        out.reply,
+        Err(Refusal(
+            "nothing changed: the system is already arming".into()
+        ))
+    );
+    // The names people read; the history row keeps the actor whole.
+    let mut m = machine();
+    let actor = "Alice (telegram:4242 via uid:110)";
+    let out = m.step(
+        Event::Command {
+            cmd: Command::Arm,
+            actor: actor.into(),
+        },
+        t(T0),
+    );
+    assert!(notices(&out)[0].starts_with("Arming — by Alice: armed in 30s"));
+    assert_eq!(m.last_reason, "armed by hand by Alice; exit delay 30s");
+    assert!(out.actions.iter().any(|a| matches!(
+        a,
+        Action::Record(Row { kind: Kind::Command, actor: a, .. }) if a == actor
+    )));
+}
+
+#[test]
 fn disarm_from_arming_armed_and_verifying_then_automatic_arming_resumes() {
     for setup in 0..3 {
         let mut m = machine();
@@ -489,7 +599,7 @@ fn disarm_from_arming_armed_and_verifying_then_automatic_arming_resumes() {
         now += S;
         let out = m.step(cmd(Command::Disarm), t(now));
         assert_eq!(m.state(), State::Disarmed, "setup {setup}");
-        assert_eq!(notices(&out), vec!["Disarmed by uid:1000.".to_string()]);
+        assert_eq!(notices(&out), vec!["Disarmed — by uid:1000.".to_string()]);
         // Automatic arming resumes once everyone is away again, counted from the disarm.
         assert_eq!(m.next_deadline(), Some(Mono(now + 600 * S)));
     }
@@ -590,6 +700,48 @@ fn verify_elapsing_sends_the_alert_and_records_the_event() {
     let out = m.step(Event::AlertHanded { event: 1 }, t(now + 11 * S));
     assert!(m.unsent_alerts.is_empty());
     assert!(out.actions.is_empty());
+}
+
+fn alert_times(out: &Outcome) -> Vec<Micros> {
+    out.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Alert { at, .. } => Some(*at),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_alert_gives_the_time_of_the_motion_not_of_the_decision() {
+    let mut m = machine();
+    let motion = auto_armed(&mut m) + 5 * S;
+    m.step(Event::Motion, t(motion));
+    let out = m.step(Event::Tick, t(motion + 10 * S));
+    assert_eq!(alerts(&out), vec![1]);
+    assert_eq!(alert_times(&out), vec![motion]);
+    // The verify window survives a restart with its motion time.
+    let mut m = machine();
+    let motion = auto_armed(&mut m) + 5 * S;
+    m.step(Event::Motion, t(motion));
+    let json = serde_json::to_string(&m).unwrap();
+    let mut back: Machine = serde_json::from_str(&json).unwrap();
+    back.settings = settings();
+    let out = back.step(Event::Tick, t(motion + 10 * S));
+    assert_eq!(alert_times(&out), vec![motion]);
+    // The photos of a verify window an arrival ended carry the motion's time too.
+    let mut m = machine();
+    let motion = auto_armed(&mut m) + 5 * S;
+    let out = m.step(Event::Motion, t(motion));
+    let (id, macs) = probes(&out).pop().unwrap();
+    let out = m.step(
+        Event::ProbeDone {
+            id,
+            outcome: Ok(answers(&macs, Some((ALICE, "192.168.1.5")))),
+        },
+        t(motion + 3 * S),
+    );
+    assert_eq!(alert_times(&out), vec![motion]);
 }
 
 #[test]

@@ -25,6 +25,46 @@ pub fn names(list: &[String]) -> String {
     }
 }
 
+/// The name people read for a recorded actor (`Alice` of `Alice (telegram:4242 via uid:110)`).
+pub fn who(actor: &str) -> &str {
+    secura_bus::types::actor_name(actor)
+}
+
+/// What an open trouble means for an armed system, in plain words; `None` for troubles that
+/// do not weaken the watch.
+fn weakens(key: TroubleKey) -> Option<&'static str> {
+    Some(match key {
+        TroubleKey::Camera | TroubleKey::Missing(Service::Camera) => {
+            "the camera is not working: motion will be sent without photos"
+        }
+        TroubleKey::Sensor | TroubleKey::Missing(Service::Sensor) => {
+            "the motion sensor is not working: motion will not be noticed"
+        }
+        TroubleKey::Missing(Service::Bot) | TroubleKey::Delivery => {
+            "messages are not getting through: alerts may reach you late or not at all"
+        }
+        TroubleKey::StateUnsaved | TroubleKey::StateFile => {
+            "the alarm state cannot be saved: a restart may forget that it is armed"
+        }
+        _ => return None,
+    })
+}
+
+/// A notice of arming, `text` (without its full stop), with what the open troubles `keys`
+/// mean for it: "Armed — but the camera is not working: motion will be sent without photos."
+pub fn armed_notice<'a>(text: &str, keys: impl IntoIterator<Item = &'a TroubleKey>) -> String {
+    let mut wrong: Vec<&str> = Vec::new();
+    for w in keys.into_iter().filter_map(|k| weakens(*k)) {
+        if !wrong.contains(&w) {
+            wrong.push(w);
+        }
+    }
+    if wrong.is_empty() {
+        return format!("{text}.");
+    }
+    format!("{text} — but {}.", wrong.join("; and "))
+}
+
 /// `last_reason` of a machine that has never run before.
 pub const FIRST_START: &str = "first start";
 
@@ -33,8 +73,8 @@ pub fn alert_caption(event: u64) -> String {
     format!("Motion detected while armed (event {event})")
 }
 
-/// The message an alert goes out with: its caption, when it was decided, and — when no photo
-/// came — why not and where the photos are.
+/// The message an alert goes out with: its caption, the local time of its motion `at`, and —
+/// when no photo came — why not and where the photos are.
 pub fn alert_message(
     caption: &str,
     at: Micros,
@@ -42,7 +82,8 @@ pub fn alert_message(
     photos: usize,
     problems: &[PhotoProblem],
 ) -> String {
-    let mut text = format!("{caption} at {}", crate::clock::wall_rfc3339(at));
+    // Composed within seconds of the motion, so the time of day says it all.
+    let mut text = format!("{caption} at {}", secura_kit::time::local(at, at));
     if photos > 0 {
         return text;
     }
@@ -168,6 +209,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn arming_with_a_broken_camera_or_sensor_says_what_it_means() {
+        assert_eq!(
+            armed_notice("Armed", &[TroubleKey::Camera]),
+            "Armed — but the camera is not working: motion will be sent without photos."
+        );
+        let both = [
+            TroubleKey::Missing(Service::Camera),
+            TroubleKey::Camera,
+            TroubleKey::Sensor,
+            TroubleKey::Mqtt,
+        ];
+        let t = armed_notice("Armed", &both);
+        assert_eq!(
+            t,
+            "Armed — but the camera is not working: motion will be sent without photos; and \
+             the motion sensor is not working: motion will not be noticed."
+        );
+        assert_eq!(armed_notice("Armed", &[TroubleKey::Mqtt]), "Armed.");
+    }
+
+    #[test]
     fn an_alert_without_photos_says_why_and_where_they_are() {
         let kept = alert_message("A", 0, 5, 0, &[PhotoProblem::BeforeRestart]);
         assert!(
@@ -190,9 +252,14 @@ mod tests {
         // No photos and no reason is a camera failure, not "taken before a restart".
         let none = alert_message("A", 0, 5, 0, &[]);
         assert!(none.ends_with("\nThe camera failed: no photos."), "{none}");
-        assert_eq!(
-            alert_message("A", 0, 5, 2, &[]),
-            "A at 1970-01-01T00:00:00Z"
+        let at = 1_764_680_551_000_000; // 2025-12-02 13:02:31 UTC
+        // Local time of day to the second, whatever the zone: "A at 14:02:31".
+        let with_photos = alert_message("A", at, 5, 2, &[]);
+        let time = with_photos.strip_prefix("A at ").unwrap();
+        assert!(
+            time.len() == 8 && time.chars().all(|c| c.is_ascii_digit() || c == ':'),
+            "{with_photos}"
         );
+        assert!(time.ends_with(":31"), "{with_photos}");
     }
 }

@@ -59,6 +59,15 @@ impl FakeAlarm {
         Ok(())
     }
 
+    async fn snapshot_as(&self, actor: String) -> Result<zbus::OwnedFd, secura_bus::Error> {
+        self.record
+            .lock()
+            .unwrap()
+            .commands
+            .push(("snapshot".into(), actor));
+        self.snapshot().await
+    }
+
     async fn snapshot(&self) -> Result<zbus::OwnedFd, secura_bus::Error> {
         self.record.lock().unwrap().snapshots += 1;
         let fd = secura_bus::fd::sealed_memfd("snapshot", &self.photo)

@@ -133,6 +133,20 @@ impl Setup {
         sent[before].text.clone().unwrap_or_default()
     }
 
+    /// Send `text` as `user` and check botd answers nothing itself (the fake alarm sends no
+    /// notices; alarmd's notice is the answer to a command that changes something): a later
+    /// `/help`'s reply is the only message that follows.
+    pub async fn silent(&self, user: i64, text: &str) {
+        let before = self.tg.sent_to(user).len();
+        self.tg.send_text(user, text);
+        let help = self.ask_for(user, "/help", |t| t.contains("/photo")).await;
+        let after: Vec<String> = self.tg.sent_to(user)[before..]
+            .iter()
+            .map(|c| c.text.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(after, [help], "botd answered {text:?} itself");
+    }
+
     /// Send `text` as `user` and wait for a reply (among any other messages) that `want`
     /// accepts; its text.
     pub async fn ask_for(&self, user: i64, text: &str, want: impl Fn(&str) -> bool) -> String {

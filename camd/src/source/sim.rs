@@ -1,6 +1,6 @@
 //! Generated pictures for `--sim`: a gradient with a red mark in the top-left corner (so flips
-//! are visible), and a frame counter and the wall-clock time drawn along the bottom, so
-//! consecutive frames differ. Honours size, rate, quality and flips; `Simulator1.SetFault`
+//! are visible), and a frame counter and the local date, time and zone offset drawn along the
+//! bottom, so consecutive frames differ. Honours size, rate, quality and flips; `Simulator1.SetFault`
 //! breaks it. Only the band holding the counter and clock is encoded per frame
 //! ([`super::splice`]); sizes that cannot be spliced are encoded whole.
 
@@ -144,14 +144,11 @@ fn overlay_rows(height: u32) -> (u32, u32) {
     (height.saturating_sub(8 * scale), 5 * scale)
 }
 
-/// `000123 14:02:31` (UTC: a test pattern, not a record).
+/// `000123 2026-12-02 14:02:31 +01:00`: the frame number and the local date, time and zone
+/// offset of Unix time `secs`.
 fn caption(counter: u64, secs: u64) -> String {
-    format!(
-        "{counter:06} {:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let stamp = secura_kit::time::stamp(secs.saturating_mul(1_000_000));
+    format!("{counter:06} {stamp}")
 }
 
 /// Frame number `counter` at Unix time `secs`, unflipped.
@@ -171,7 +168,7 @@ fn fill(img: &mut Rgb, x0: u32, y0: u32, w: u32, h: u32, rgb: [u8; 3]) {
     }
 }
 
-/// 3×5 glyphs for digits and ':', one row per byte, high bit on the left.
+/// 3×5 glyphs for digits, ':', '-' and '+', one row per byte, high bit on the left.
 fn glyph(c: char) -> [u8; 5] {
     match c {
         '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
@@ -185,6 +182,8 @@ fn glyph(c: char) -> [u8; 5] {
         '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
         '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
         ':' => [0b000, 0b010, 0b000, 0b010, 0b000],
+        '-' => [0b000, 0b000, 0b111, 0b000, 0b000],
+        '+' => [0b000, 0b010, 0b111, 0b010, 0b000],
         _ => [0; 5],
     }
 }
@@ -271,6 +270,27 @@ mod tests {
             r > 200 && g > 200 && b < 100
         });
         assert!(yellow);
+    }
+
+    #[test]
+    fn the_overlay_carries_date_time_and_zone_and_fits_the_smallest_frame() {
+        let c = caption(42, 1_764_680_551);
+        let (counter, stamp) = c.split_once(' ').unwrap();
+        assert_eq!(counter, "000042");
+        // `2026-12-02 14:02:31 +01:00` in whatever zone the system has.
+        let parts: Vec<&str> = stamp.split(' ').collect();
+        assert_eq!(parts.len(), 3, "{c}");
+        assert_eq!(parts[0].len(), 10, "{c}");
+        assert!(parts[0].starts_with("2025-12-0"), "{c}");
+        assert!(parts[1].ends_with(":31"), "{c}");
+        assert!(
+            parts[2].starts_with('+') || parts[2].starts_with('-'),
+            "{c}"
+        );
+        assert!(c.chars().all(|ch| glyph(ch) != [0; 5] || ch == ' '), "{c}");
+        // Every glyph lands inside a 160-pixel-wide frame.
+        let cells = u32::try_from(c.chars().count()).unwrap();
+        assert!(2 * scale(120) + cells * 4 * scale(120) <= 160, "{c}");
     }
 
     #[test]

@@ -30,12 +30,22 @@ pub fn error(code: u16, description: &str, retry_after: Option<u32>) -> Value {
     v
 }
 
+/// The first name of scripted user `id`: a name, not the id in disguise, so tests can tell
+/// whether a text names a person or shows an id.
+pub fn first_name(id: i64) -> String {
+    const NAMES: [&str; 8] = [
+        "Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi",
+    ];
+    let i = usize::try_from(id.rem_euclid(8)).unwrap_or(0);
+    NAMES.get(i).copied().unwrap_or("Alice").to_string()
+}
+
 /// A human user.
 pub fn user_json(id: i64) -> Value {
     json!({
         "id": id,
         "is_bot": false,
-        "first_name": format!("User{id}"),
+        "first_name": first_name(id),
         "username": format!("user{id}"),
         "language_code": "en"
     })
@@ -74,7 +84,7 @@ pub fn chat(kind: ChatKind, user: i64) -> Value {
     match kind {
         ChatKind::Private => json!({
             "id": user, "type": "private",
-            "first_name": format!("User{user}"), "username": format!("user{user}")
+            "first_name": first_name(user), "username": format!("user{user}")
         }),
         ChatKind::Group(id) => json!({ "id": id, "type": "group", "title": "Family" }),
         ChatKind::Supergroup(id) => {
