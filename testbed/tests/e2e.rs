@@ -653,7 +653,7 @@ async fn a_telegram_command_gets_one_reply_naming_the_user_and_warns_of_a_broken
     sys.wait_state("disarmed", WAIT).await.unwrap();
     let name = secura_testbed::telegram::shapes::first_name(OWNER);
     sys.camera_fault("lens cap").await.unwrap();
-    sys.wait_text(0, WAIT, |t| t.starts_with("Trouble: camera"))
+    sys.wait_text(0, WAIT, |t| t.starts_with("⚠\u{fe0f} Trouble: camera"))
         .await
         .unwrap();
 
@@ -686,7 +686,7 @@ async fn a_telegram_command_gets_one_reply_naming_the_user_and_warns_of_a_broken
     let answers: Vec<String> = sys.sent()[before..]
         .iter()
         .filter_map(|c| c.text.clone())
-        .filter(|t| !t.starts_with("Trouble") && !t.starts_with("Resolved"))
+        .filter(|t| !t.contains("Trouble:") && !t.contains("Resolved:"))
         .collect();
     assert_eq!(
         answers.len(),
@@ -699,7 +699,7 @@ async fn a_telegram_command_gets_one_reply_naming_the_user_and_warns_of_a_broken
 
     // /photo is taken in the Telegram user's name: the history says who, by name and id.
     sys.camera_fault("").await.unwrap();
-    sys.wait_text(0, WAIT, |t| t.starts_with("Resolved: camera"))
+    sys.wait_text(0, WAIT, |t| t.starts_with("✅ Resolved: camera"))
         .await
         .unwrap();
     let before = sys.sent().len();
