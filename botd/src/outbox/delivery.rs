@@ -22,9 +22,6 @@ pub const BUTTONS: [(&str, &str); 3] = [
     ("Photo", "photo"),
 ];
 
-/// How often the outbox is checked for expired messages while idle.
-const IDLE_CHECK: Duration = Duration::from_secs(60);
-
 /// The inline keyboard under an alert.
 pub fn alert_buttons() -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([BUTTONS
@@ -40,7 +37,9 @@ pub async fn run(api: Api, shared: Arc<Shared>) {
         expire(&shared).await;
         let head = shared.outbox().head();
         let Some(id) = head else {
-            let _ = tokio::time::timeout(IDLE_CHECK, shared.wake.notified()).await;
+            // Nothing queued, so nothing can expire: sleep until something is (the permit of
+            // `notify_one` is kept, so a message queued since `head` is not missed).
+            shared.wake.notified().await;
             continue;
         };
         let loaded = blocking(&shared, move |s| s.outbox().load(id)).await;
