@@ -14,6 +14,7 @@ mod presence;
 mod procfs;
 mod report;
 mod size;
+mod snapshot;
 mod stats;
 mod system;
 mod throughput;
@@ -75,6 +76,9 @@ struct Args {
     /// Idle windows for the footprint.
     #[arg(long, default_value_t = 6)]
     windows: usize,
+    /// Snapshots timed with the camera off (disarmed).
+    #[arg(long, default_value_t = 50)]
+    snapshots: usize,
     /// Length of one idle window, seconds.
     #[arg(long, default_value_t = 10)]
     window_secs: u64,
@@ -204,18 +208,42 @@ async fn daemons(
         eprintln!("idle footprint ({} × {} s)", args.windows, window.as_secs());
         // Let start-up work (first notices, the camera's ring filling) finish first.
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let mut sec = footprint::idle(&pids, args.windows, window).await?;
+        let (mut sec, _) =
+            footprint::idle(&pids, args.windows, window, footprint::Idle::Disarmed).await?;
         sec.notes.push(format!(
-            "sensord, camd and botd run with their simulated hardware (camd encodes 1280×720 \
-             JPEGs at fps 2 for its pre-trigger ring, which a USB camera's MJPEG would spare); \
-             the sniffer is {}.",
+            "Disarmed, as after start: the camera is off (`always_on = false`). sensord, camd \
+             and botd run with their simulated hardware; the sniffer is {}.",
             sys.sniffer_mode
         ));
         out.push(sec);
+        eprintln!("snapshots with the camera off ({})", args.snapshots);
+        out.push(snapshot::run(&sys, args.snapshots).await?);
+    }
+    let mut baseline = None;
+    if footprint || alerts {
+        sys.arm().await?;
+    }
+    if footprint {
+        eprintln!(
+            "armed footprint ({} × {} s)",
+            args.windows,
+            window.as_secs()
+        );
+        // The ring fills for pre_trigger (2 s) after the camera turns on.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (mut sec, b) =
+            footprint::idle(&pids, args.windows, window, footprint::Idle::Armed).await?;
+        sec.notes.push(
+            "Armed by hand: camd captures the simulated camera at 1280×720, fps 2, for its \
+             pre-trigger ring; every other daemon should stay asleep."
+                .to_string(),
+        );
+        out.push(sec);
+        baseline = Some(b);
     }
     if alerts {
         eprintln!("alert latency ({} events)", args.events);
-        let mut sec = alert::run(&sys, args.events).await?;
+        let mut sec = alert::run(&sys, args.events, baseline).await?;
         sec.rows.extend(footprint::rss_rows(
             &pids,
             &format!("{} alerts", args.events),

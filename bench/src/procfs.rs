@@ -1,5 +1,5 @@
 //! What /proc says about a running process: resident memory (`VmRSS`), CPU time
-//! (`utime + stime` of the whole thread group, exited threads included) and context switches
+//! (`utime + stime` of the whole thread group, exited threads and waited-for children included) and context switches
 //! (voluntary + involuntary, summed over its threads, which /proc/PID/status alone does not
 //! do: there they are the main thread's only).
 
@@ -82,14 +82,19 @@ fn context_switches(status: &str) -> u64 {
         .sum()
 }
 
-/// `utime + stime` from a stat line. The command name (field 2) may hold spaces and
-/// parentheses, so fields are counted from its last `)`: utime and stime are fields 14 and 15.
+/// `utime + stime + cutime + cstime` from a stat line: the whole thread group and its
+/// waited-for children. The command name (field 2) may hold spaces and parentheses, so fields
+/// are counted from its last `)`: they are fields 14 to 17.
 fn cpu_ticks(stat: &str) -> Option<u64> {
     let rest = stat.get(stat.rfind(')')? + 1..)?;
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    let fields = rest.split_whitespace().skip(11).take(4);
+    let mut sum = 0u64;
+    let mut n = 0;
+    for f in fields {
+        sum += f.parse::<u64>().ok()?;
+        n += 1;
+    }
+    (n == 4).then_some(sum)
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux architecture this runs on).
@@ -111,8 +116,8 @@ mod tests {
     #[test]
     fn cpu_time_is_counted_after_a_command_name_with_spaces_and_parens() {
         let stat = "1234 (tokio (rt) w) S 1 1234 1234 0 -1 4194560 900 0 0 0 \
-                    17 5 0 0 20 0 3 0 100 1000000 250 18446744073709551615";
-        assert_eq!(cpu_ticks(stat), Some(22));
+                    17 5 2 1 20 0 3 0 100 1000000 250 18446744073709551615";
+        assert_eq!(cpu_ticks(stat), Some(25));
         assert_eq!(cpu_ticks("1234 (x) S 1"), None);
         assert_eq!(cpu_ticks("garbage"), None);
     }

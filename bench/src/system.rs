@@ -159,6 +159,29 @@ impl System {
             .await?)
     }
 
+    /// Arm by hand and wait until alarmd is armed and camd's camera is on.
+    pub async fn arm(&self) -> Result<()> {
+        let alarm = self.alarm().await?;
+        alarm.arm().await.context("Alarm1.Arm")?;
+        let camera = Camera1Proxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await?;
+        let on = eventually(START, || async {
+            alarm.state().await.is_ok_and(|s| s == "armed")
+                && camera.active().await.unwrap_or(false)
+        })
+        .await;
+        if !on {
+            bail!(
+                "armed by hand, but the alarm is not armed with the camera on:\n{}\n{}",
+                self.log("secura-alarmd"),
+                self.log("secura-camd")
+            );
+        }
+        Ok(())
+    }
+
     /// sensord's `Simulator1`.
     pub async fn pir(&self) -> Result<Simulator1Proxy<'static>> {
         Ok(Simulator1Proxy::builder(&self.conn)

@@ -133,7 +133,7 @@ impl Core {
         let count = frames.len();
         let done = tokio::task::spawn_blocking(move || {
             let saved = store.save(event_id, &frames).map(|p| p.len());
-            let pruned = store.prune(secura_bus::types::now_micros());
+            let pruned = store.prune_after_save(secura_bus::types::now_micros());
             (saved, pruned)
         })
         .await;

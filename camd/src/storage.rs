@@ -133,6 +133,16 @@ pub struct Store {
     /// The wall clock and the monotonic clock at open (or at the last step that touched no
     /// photo), to notice a step.
     anchor: std::sync::Arc<std::sync::Mutex<(u64, std::time::Instant)>>,
+    /// What is on disk, as of the last full prune plus the saves since (`None`: unknown).
+    known: std::sync::Arc<std::sync::Mutex<Option<Known>>>,
+}
+
+/// The store's total and oldest photo, kept so that pruning after a save can tell without
+/// listing every stored photo whether anything is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    bytes: u64,
+    oldest: Option<u64>,
 }
 
 impl Store {
@@ -149,6 +159,7 @@ impl Store {
                 secura_bus::types::now_micros(),
                 std::time::Instant::now(),
             ))),
+            known: std::sync::Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -166,6 +177,10 @@ impl Store {
             let path = dir.join(format!("{}.jpg", f.at));
             if !path.exists() {
                 write_atomic(&path, &f.jpeg)?;
+                if let Some(k) = self.known_lock().as_mut() {
+                    k.bytes = k.bytes.saturating_add(f.jpeg.len() as u64);
+                    k.oldest = Some(k.oldest.map_or(f.at, |o| o.min(f.at)));
+                }
             }
             paths.push(path);
         }
@@ -216,9 +231,36 @@ impl Store {
         self.prune_expecting(now, wall.saturating_add(since))
     }
 
+    /// [`Store::prune`] right after a save: without listing the store when the photos known
+    /// to be there are within `max_storage` and none is past the retention (the hourly
+    /// [`Store::prune`] lists it regardless).
+    pub fn prune_after_save(&self, now: u64) -> Result<Pruned, StoreError> {
+        if let Some(k) = *self.known_lock() {
+            let within_size = k.bytes <= self.max_bytes;
+            let none_expired = k
+                .oldest
+                .is_none_or(|o| o >= now.saturating_sub(self.retention));
+            if within_size && none_expired {
+                return Ok(Pruned::default());
+            }
+        }
+        self.prune(now)
+    }
+
+    fn known_lock(&self) -> std::sync::MutexGuard<'_, Option<Known>> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// [`Store::prune`] with the wall clock expected to read `expected` (tests step it).
     pub fn prune_expecting(&self, now: u64, expected: u64) -> Result<Pruned, StoreError> {
+        *self.known_lock() = None;
         let photos = self.scan()?;
+        let listed: Vec<(PathBuf, u64, u64)> = photos
+            .iter()
+            .map(|p| (p.path.clone(), p.at, p.size))
+            .collect();
         let newest = photos.iter().map(|p| p.at).max();
         let mut trust = age_check(now, expected, newest, self.retention);
         if now.abs_diff(expected) > STEP_TOLERANCE {
@@ -269,6 +311,18 @@ impl Store {
             // Only succeeds when empty, which is the point.
             let _ = fs::remove_dir(&d);
         }
+        let mut known = Known {
+            bytes: 0,
+            oldest: None,
+        };
+        for (_, at, size) in listed
+            .iter()
+            .filter(|(path, _, _)| !delete.iter().any(|d| &d.path == path))
+        {
+            known.bytes = known.bytes.saturating_add(*size);
+            known.oldest = Some(known.oldest.map_or(*at, |o| o.min(*at)));
+        }
+        *self.known_lock() = Some(known);
         Ok(pruned)
     }
 
@@ -459,6 +513,40 @@ mod tests {
             mono: Instant::now(),
             jpeg: Arc::from(vec![0xAB; bytes].into_boxed_slice()),
         }
+    }
+
+    #[test]
+    fn pruning_after_a_save_within_the_limits_does_not_list_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = NOT_BEFORE + 100 * DAY;
+        let store = Store::open(dir.path(), 30 * DAY, 1 << 20).unwrap();
+        store.save(1, &[frame(now - 1000, 100)]).unwrap();
+        assert_eq!(store.prune_after_save(now).unwrap(), Pruned::default());
+        // A photo past the retention that the store was not told of (as if written by an
+        // older camd): only a full listing finds it.
+        let stray = store.event_dir(9).join(format!("{}.jpg", now - 40 * DAY));
+        fs::create_dir_all(store.event_dir(9)).unwrap();
+        fs::write(&stray, [0u8; 10]).unwrap();
+        store.save(2, &[frame(now - 500, 100)]).unwrap();
+        assert_eq!(store.prune_after_save(now).unwrap(), Pruned::default());
+        assert!(stray.exists());
+        assert_eq!(store.prune_expecting(now, now).unwrap().expired, 1);
+        assert!(!stray.exists());
+    }
+
+    #[test]
+    fn pruning_after_a_save_past_max_storage_or_the_retention_deletes_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = NOT_BEFORE + 100 * DAY;
+        let store = Store::open(dir.path(), 30 * DAY, 250).unwrap();
+        store.save(1, &[frame(now - 3000, 100)]).unwrap();
+        store.prune_expecting(now, now).unwrap();
+        store.save(2, &[frame(now - 2000, 100)]).unwrap();
+        assert_eq!(store.prune_after_save(now).unwrap(), Pruned::default());
+        store.save(3, &[frame(now - 1000, 100)]).unwrap();
+        assert_eq!(store.prune_after_save(now).unwrap().over_size, 1);
+        assert!(!store.event_dir(1).exists());
+        assert!(store.event_dir(2).exists());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod daemon;
 pub mod filter;
+pub mod links;
 pub mod netif;
 pub mod parse;
 pub mod pipeline;

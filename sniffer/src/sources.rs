@@ -1,9 +1,11 @@
 //! The frame sources of the daemon, each a task feeding [`Observation`]s to the sighting loop:
-//! live captures on the LAN and monitor interfaces (reopened with backoff when the interface
-//! goes away, as Wi-Fi interfaces do), and the simulated phones of `--sim`.
+//! live captures on the LAN and monitor interfaces (reopened when the kernel says the interface
+//! came back, or with backoff after other failures, as Wi-Fi interfaces go away), and the
+//! simulated phones of `--sim`.
 
 use crate::capture::{self, Decoding};
 use crate::filter;
+use crate::links::{self, LinkEvents};
 use crate::parse::MacAddr;
 use crate::pipeline::{Counters, Heard, Wanted};
 use crate::service::Shared;
@@ -17,8 +19,6 @@ use tracing::{debug, info, warn};
 
 /// How long a failed capture waits before reopening, at most.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How often a running capture checks that its interface is still the one it opened.
-const INTERFACE_CHECK: Duration = Duration::from_secs(2);
 /// Counters are logged this often at debug level.
 const STATS_EVERY: u64 = 10_000;
 
@@ -62,6 +62,13 @@ pub async fn live(
     changed: mpsc::Sender<()>,
 ) {
     let source: Arc<str> = format!("{}:{iface}", kind.prefix()).into();
+    // Subscribed before the interface is first looked at, so no change is missed.
+    let mut events = LinkEvents::open()
+        .inspect_err(|e| {
+            warn!(source = %source, error = %e, every = ?links::FALLBACK_CHECK,
+                "cannot subscribe to link events; checking the interface periodically instead");
+        })
+        .ok();
     let mut backoff = Duration::from_secs(1);
     loop {
         let wanted = Wanted::Devices(macs.clone());
@@ -79,12 +86,10 @@ pub async fn live(
                 }
                 let mut counters = Counters::default();
                 let index = ifindex(&iface);
-                let mut check = tokio::time::interval(INTERFACE_CHECK);
-                check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     let item = tokio::select! {
                         item = stream.next() => item,
-                        _ = check.tick() => {
+                        () = links::wait_for_change(&mut events, &iface, index) => {
                             // A socket bound to a deleted interface never hears again, and
                             // says nothing: notice a re-created (or vanished) interface here.
                             if ifindex(&iface) != index {
@@ -127,8 +132,27 @@ pub async fn live(
         if tx.is_closed() {
             return;
         }
-        tokio::time::sleep(backoff).await;
+        wait_to_reopen(&mut events, &iface, backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Wait before reopening `iface`: while it does not exist, until the kernel says it appeared
+/// (no wake-up meanwhile, however long it stays away); otherwise `backoff`, or less if the
+/// link changes (it came up, or was re-created).
+async fn wait_to_reopen(events: &mut Option<LinkEvents>, iface: &str, backoff: Duration) {
+    if events.is_some() && ifindex(iface).is_none() {
+        while events.is_some() && ifindex(iface).is_none() {
+            links::wait_for_change(events, iface, None).await;
+        }
+        if ifindex(iface).is_some() {
+            return;
+        }
+    }
+    let index = ifindex(iface);
+    tokio::select! {
+        () = tokio::time::sleep(backoff) => {}
+        () = links::wait_for_change(events, iface, index) => {}
     }
 }
 

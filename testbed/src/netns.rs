@@ -222,6 +222,17 @@ impl Phone {
         self.plug()
     }
 
+    /// Delete the link (both ends): the interface is gone until [`Phone::plug_in`].
+    pub fn unplug(&self) -> Result<()> {
+        ip(&["link", "del", &self.host_if])?;
+        Ok(())
+    }
+
+    /// Create the link again after [`Phone::unplug`], with its names and addresses.
+    pub fn plug_in(&self) -> Result<()> {
+        self.plug()
+    }
+
     /// Take the test's end of the link down or up (the Pi's Wi-Fi dropping out).
     pub fn set_host_link(&self, up: bool) -> Result<()> {
         let state = if up { "up" } else { "down" };

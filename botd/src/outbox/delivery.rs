@@ -27,9 +27,6 @@ pub const BUTTONS: [(&str, &str); 3] = [
 /// The text of the message that carries an album's buttons (as a reply to the album).
 pub const BUTTONS_TEXT: &str = "What now? (alert above)";
 
-/// How often the outbox is checked for expired messages while idle.
-const IDLE_CHECK: Duration = Duration::from_secs(60);
-
 /// The inline keyboard under an alert.
 pub fn alert_buttons() -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([BUTTONS
@@ -45,7 +42,9 @@ pub async fn run(api: Api, shared: Arc<Shared>) {
         expire(&shared).await;
         let head = shared.outbox().head();
         let Some(id) = head else {
-            let _ = tokio::time::timeout(IDLE_CHECK, shared.wake.notified()).await;
+            // Nothing queued, so nothing can expire: sleep until something is (the permit of
+            // `notify_one` is kept, so a message queued since `head` is not missed).
+            shared.wake.notified().await;
             continue;
         };
         let loaded = blocking(&shared, move |s| s.outbox().load(id)).await;

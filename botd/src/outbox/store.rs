@@ -11,7 +11,7 @@
 use super::entry::{self, Body, Meta};
 use crate::error::BotError;
 use secura_bus::types::MessageKind;
-use secura_kit::fs::{sync_dir, write_atomic};
+use secura_kit::fs::{replace, sync_dir, write_atomic};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -307,11 +307,13 @@ impl Outbox {
                 reason: "outbox_max_bytes",
             });
         }
+        // Three files replaced (each fsync'd) and the directory synced once, before the id is
+        // returned: the entry, the counter and the queue times are all durable together.
         let path = self.dir.join(msg_name(id));
-        write_atomic(&path, &bytes).map_err(BotError::io("writing the outbox entry", &path))?;
+        replace(&path, &bytes).map_err(BotError::io("writing the outbox entry", &path))?;
         self.next_id = id.saturating_add(1);
         let next = self.dir.join(NEXT_ID);
-        write_atomic(&next, self.next_id.to_string().as_bytes())
+        replace(&next, self.next_id.to_string().as_bytes())
             .map_err(BotError::io("writing the outbox counter", &next))?;
         self.index.insert(
             id,
@@ -322,7 +324,8 @@ impl Outbox {
             },
         );
         self.bytes += size;
-        self.save_queue_times()?;
+        self.write_queue_times()?;
+        sync_dir(&self.dir).map_err(BotError::io("syncing the outbox", &self.dir))?;
         Ok((id, dropped))
     }
 
@@ -437,12 +440,18 @@ impl Outbox {
 
     /// Save the queue clock and each entry's reading at enqueue.
     fn save_queue_times(&mut self) -> Result<(), BotError> {
+        self.write_queue_times()?;
+        sync_dir(&self.dir).map_err(BotError::io("syncing the outbox", &self.dir))
+    }
+
+    /// [`Outbox::save_queue_times`] without syncing the directory (the caller does).
+    fn write_queue_times(&mut self) -> Result<(), BotError> {
         let mut text = format!("clock {}\n", self.clock.now());
         for (id, info) in &self.index {
             text.push_str(&format!("{id} {}\n", info.queued));
         }
         let path = self.dir.join(QUEUED_AT);
-        write_atomic(&path, text.as_bytes())
+        replace(&path, text.as_bytes())
             .map_err(BotError::io("writing the outbox queue times", &path))?;
         self.clock.saved = std::time::Instant::now();
         Ok(())
