@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vm  # noqa: E402
 
 OWNER = 1001
+TOKEN = "123456789:LabStandInTokenLabStandIn_01"
 DAEMONS = ["alarmd", "sniffer", "sensord", "camd", "botd"]
 # mqttd has no [mqtt] section in the lab: it says so, reports ready and exits 0.
 ALL = DAEMONS + ["mqttd"]
@@ -220,7 +221,8 @@ class Scenario:
         lan = self.home["LAN"]
         resolve = ("python3 -c 'import socket; socket.socket(socket.AF_INET, "
                    "socket.SOCK_DGRAM).sendto(b\"x\", (\"192.168.77.20\", 9))'; sleep 1; "
-                   "ip neigh show 192.168.77.20 dev %s | grep -qi %s" % (lan, self.home["PHONE_MAC"]))
+                   "ip neigh show 192.168.77.20 dev %s | grep -qi %s"
+                   % (lan, self.home["PHONE_MAC"]))
         self.check("home: the Pi reaches the phone through the access point (ARP)",
                    self.poll(lambda: self.ok(resolve)[0], 60),
                    self.sh("ip neigh show dev %s; iw dev %s link" % (lan, lan))[1])
@@ -254,8 +256,8 @@ class Scenario:
         with open(os.path.join(self.share, "config.toml"), "w") as f:
             f.write(config)
         self.sh("install -m 644 /mnt/lab/config.toml /etc/secura-pi-cam/config.toml && "
-                "umask 077 && echo 123456:lab-token > /etc/secura-pi-cam/telegram-token && "
-                "echo LAN_INTERFACE=%s > /etc/default/secura-monitor" % h["LAN"])
+                "umask 077 && echo %s > /etc/secura-pi-cam/telegram-token && "
+                "echo LAN_INTERFACE=%s > /etc/default/secura-monitor" % (TOKEN, h["LAN"]))
         for d in ALL:
             ok, out = self.ok("secura-%s --check-config" % d)
             self.check("config: secura-%s --check-config passes" % d, ok, out[-600:])
@@ -286,7 +288,14 @@ class Scenario:
         t = time.monotonic()
         ok, out = self.ok("systemctl enable --now secura-pi-cam.target", 300)
         self.check("start: systemctl enable --now secura-pi-cam.target", ok, out)
-        all_up = self.poll(lambda: all(self.active(d) for d in DAEMONS), 180)
+        def settled():
+            # Every daemon READY, or one failed for good (then there is no point waiting).
+            states = [self.unit("secura-%s.service" % d, "ActiveState")["ActiveState"]
+                      for d in DAEMONS]
+            return all(st in ("active", "failed") for st in states)
+
+        self.poll(settled, 180)
+        all_up = all(self.active(d) for d in DAEMONS)
         self.timed("system start (all units READY)", t)
         for d in DAEMONS:
             u = self.unit("secura-%s.service" % d, "Type", "ActiveState", "SubState", "NRestarts")
@@ -299,6 +308,46 @@ class Scenario:
         self.check("start: secura-mqttd without [mqtt] ended by itself, successfully",
                    u.get("Result") == "success" and u.get("ExecMainStatus") == "0", str(u))
         return all_up
+
+    def gpio_devices(self):
+        """Nodes the sensord unit must let through before it starts: a GPIO chip that is not
+        gpiochip0 (the old unit listed only 0 and 4) and RP1's /dev/gpiomem0 (Pi 5)."""
+        _, dev, _ = self.sh("awk '$2 == \"gpiochip\" { print $1 }' /proc/devices")
+        major = dev.strip()
+        # The register windows get a major number no driver uses here (the local range).
+        _, used, _ = self.sh("awk '$1 ~ /^[0-9]+$/ { print $1 }' /proc/devices")
+        free = next(m for m in range(239, 233, -1) if str(m) not in used.split())
+        ok, out = self.ok("mknod -m 660 /dev/gpiochip5 c %s 5 && "
+                          "mknod -m 660 /dev/gpiomem0 c %d 0 && mknod -m 660 /dev/gpiomem c %d 1"
+                          % (major, free, free))
+        self.check("gpio: stand-in nodes for a renumbered chip and the register windows",
+                   major.isdigit() and ok, dev + out)
+
+    def gpio_policy(self):
+        """Issue 13 #2, #3: a process in sensord's own cgroup (its real device policy) may open
+        any GPIO chip and /dev/gpiomem0, and still nothing else. EPERM = refused by the unit;
+        ENXIO = let through (no such device behind these numbers)."""
+        probe = ("echo $$ > /sys/fs/cgroup/system.slice/secura-sensord.service/cgroup.procs && "
+                 "exec python3 -c 'import errno, os, sys\n"
+                 "for p in sys.argv[1:]:\n"
+                 "    try:\n"
+                 "        os.close(os.open(p, os.O_RDWR)); print(p, \"open\")\n"
+                 "    except OSError as e:\n"
+                 "        print(p, errno.errorcode.get(e.errno, e.errno))' "
+                 "/dev/gpiochip5 /dev/gpiomem0 /dev/gpiomem /dev/vda")
+        _, out, err = self.sh("sh -c %s" % shlex.quote(probe))
+        seen = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        for node, what in (("/dev/gpiochip5", "a GPIO chip numbered 5"),
+                           ("/dev/gpiomem0", "RP1's /dev/gpiomem0 (Pi 5)"),
+                           ("/dev/gpiomem", "/dev/gpiomem (Pi 4)")):
+            self.check("gpio: sensord's unit lets %s through (issue 13 #2, #3)" % what,
+                       seen.get(node) not in (None, "EPERM"), out + err)
+        self.check("gpio: sensord's unit still refuses other devices (the disk)",
+                   seen.get("/dev/vda") == "EPERM", out + err)
+        _, jl, _ = self.sh("journalctl -q --no-pager -u secura-sensord")
+        self.check("gpio: systemd names no missing GPIO chip at sensord's start",
+                   "Couldn't stat device /dev/gpiochip" not in jl,
+                   "\n".join(l for l in jl.splitlines() if "stat device" in l))
 
     def health(self):
         for obj in ("Sensor", "Camera"):
@@ -342,8 +391,12 @@ class Scenario:
         line = [l for l in jl.splitlines() if "state changed" in l]
         self.check("journal: alarmd's 'state changed' line carries old/new/reason "
                    "(issue 13 #4)",
-                   any("new=" in l and "armed" in l and "reason=" in l for l in line),
+                   any(re.search(r'old="?disarmed"? new="?arming"? reason=\S', l)
+                       for l in line),
                    "\n".join(line[-3:]) or jl[-600:])
+        self.check("journal: the journal read each line's priority prefix (no '<N>' shown)",
+                   not any(re.match(r"<\d>", l) for l in jl.splitlines()),
+                   "\n".join(l for l in jl.splitlines() if re.match(r"<\d>", l))[:400])
 
     def photo(self):
         since = time.time() - 1
@@ -509,7 +562,9 @@ def main():
         s.install(deb)
         s.configure()
         s.monitor()
+        s.gpio_devices()
         if s.start():
+            s.gpio_policy()
             s.health()
             s.exposure()
             s.policy_and_notices()
