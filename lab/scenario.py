@@ -314,9 +314,10 @@ class Scenario:
         gpiochip0 (the old unit listed only 0 and 4) and RP1's /dev/gpiomem0 (Pi 5)."""
         _, dev, _ = self.sh("awk '$2 == \"gpiochip\" { print $1 }' /proc/devices")
         major = dev.strip()
-        # The register windows get a major number no driver uses here (the local range).
+        # The register windows get a major number no driver uses here (between the kernel's
+        # two ranges of dynamic majors, 234-254 and 384-511).
         _, used, _ = self.sh("awk '$1 ~ /^[0-9]+$/ { print $1 }' /proc/devices")
-        free = next(m for m in range(239, 233, -1) if str(m) not in used.split())
+        free = next((m for m in range(300, 384) if str(m) not in used.split()), 300)
         ok, out = self.ok("mknod -m 660 /dev/gpiochip5 c %s 5 && "
                           "mknod -m 660 /dev/gpiomem0 c %d 0 && mknod -m 660 /dev/gpiomem c %d 1"
                           % (major, free, free))
@@ -327,16 +328,32 @@ class Scenario:
         """Issue 13 #2, #3: a process in sensord's own cgroup (its real device policy) may open
         any GPIO chip and /dev/gpiomem0, and still nothing else. EPERM = refused by the unit;
         ENXIO = let through (no such device behind these numbers)."""
+        opener = ("import errno, os, sys\n"
+                  "for p in sys.argv[1:]:\n"
+                  "    try:\n"
+                  "        os.close(os.open(p, os.O_RDWR)); print(p, 'open')\n"
+                  "    except OSError as e:\n"
+                  "        print(p, errno.errorcode.get(e.errno, e.errno))\n")
+        nodes = "/dev/gpiochip5 /dev/gpiomem0 /dev/gpiomem /dev/vda"
+
+        def results(out):
+            return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+        # The probe tells the old unit's fixed list (gpiochip0, gpiochip4, gpiomem) apart: in
+        # a transient unit with that list, the renumbered chip and gpiomem0 are refused.
+        _, out, err = self.sh("systemd-run --quiet --wait --pipe -p DevicePolicy=closed "
+                              "-p 'DeviceAllow=/dev/gpiochip0 rw' "
+                              "-p 'DeviceAllow=/dev/gpiochip4 rw' "
+                              "-p 'DeviceAllow=/dev/gpiomem rw' python3 -c %s %s"
+                              % (shlex.quote(opener), nodes))
+        old = results(out)
+        self.check("gpio: the probe sees the old unit's list refuse gpiochip5 and gpiomem0",
+                   old.get("/dev/gpiochip5") == "EPERM" and old.get("/dev/gpiomem0") == "EPERM",
+                   out + err)
         probe = ("echo $$ > /sys/fs/cgroup/system.slice/secura-sensord.service/cgroup.procs && "
-                 "exec python3 -c 'import errno, os, sys\n"
-                 "for p in sys.argv[1:]:\n"
-                 "    try:\n"
-                 "        os.close(os.open(p, os.O_RDWR)); print(p, \"open\")\n"
-                 "    except OSError as e:\n"
-                 "        print(p, errno.errorcode.get(e.errno, e.errno))' "
-                 "/dev/gpiochip5 /dev/gpiomem0 /dev/gpiomem /dev/vda")
+                 "exec python3 -c %s %s" % (shlex.quote(opener), nodes))
         _, out, err = self.sh("sh -c %s" % shlex.quote(probe))
-        seen = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        seen = results(out)
         for node, what in (("/dev/gpiochip5", "a GPIO chip numbered 5"),
                            ("/dev/gpiomem0", "RP1's /dev/gpiomem0 (Pi 5)"),
                            ("/dev/gpiomem", "/dev/gpiomem (Pi 4)")):
@@ -577,7 +594,7 @@ def main():
         s.stop()
         s.purge()
         s.timed("scenario (after boot)", t)
-    except (vm.LabError, OSError, ValueError, KeyError) as e:
+    except Exception as e:  # noqa: BLE001 - any error is a failed run, reported as such
         s.check("lab: the scenario ran to its end", False, "%s: %s" % (type(e).__name__, e))
         try:
             print(guest.run("journalctl -q --no-pager -n 60 -u 'secura-*'", timeout=30)[1])

@@ -21,6 +21,9 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BOT_ID = 7000000001
+METHODS = {m.lower(): m for m in (
+    "getMe", "getUpdates", "sendMessage", "sendPhoto", "sendMediaGroup", "setMyCommands",
+    "deleteMyCommands", "deleteWebhook", "answerCallbackQuery")}
 lock = threading.Lock()
 counter = {"message_id": 0, "update_id": 0}
 
@@ -110,7 +113,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self):
         parsed = urllib.parse.urlsplit(self.path)
-        method = parsed.path.rsplit("/", 1)[-1]
+        # Telegram's method names are case-insensitive (teloxide sends "SendMessage").
+        name = parsed.path.rsplit("/", 1)[-1]
+        method = METHODS.get(name.lower(), name)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         fields, files = parse_body(self.headers.get("Content-Type", ""), body)
