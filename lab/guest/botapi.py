@@ -145,7 +145,11 @@ class Handler(BaseHTTPRequestHandler):
             with lock, open(self.record, "a") as f:
                 f.write(json.dumps(entry) + "\n")
         if method == "getMe":
-            self.answer({"id": BOT_ID, "is_bot": True, "first_name": "Lab", "username": "lab_bot"})
+            # Every field Telegram sends for the bot itself (teloxide refuses a shorter one).
+            self.answer({"id": BOT_ID, "is_bot": True, "first_name": "Lab", "username": "lab_bot",
+                         "can_join_groups": False, "can_read_all_group_messages": False,
+                         "supports_inline_queries": False, "can_connect_to_business": False,
+                         "has_main_web_app": False})
         elif method == "getUpdates":
             # Hold the long poll (up to 5 s) until an owner's message is in the inbox.
             try:
