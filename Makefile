@@ -1,7 +1,7 @@
 # Secura-Pi-Cam — the two commands a newcomer needs are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: all build demo test lint fmt deny unit bench clean
+.PHONY: all build demo test lint fmt deny unit bench clean lab
 
 all: build
 
@@ -18,6 +18,12 @@ demo: build
 test: fmt lint deny build
 	$(MAKE) deb-check DEB_PROFILE=deb-check
 	$(CARGO) nextest run --workspace --locked --no-fail-fast
+
+# The lab (README, "Lab"): the arm64 package installed with apt on Debian 12 in a qemu guest,
+# under a real systemd and system bus, with kernel Wi-Fi radios and a V4L2 camera; prints
+# `N passed, M failed`. Root; the image is cached under /var/cache/secura-lab.
+lab:
+	./lab/run
 
 fmt:
 	$(CARGO) fmt --all -- --check
