@@ -68,7 +68,8 @@ def wrap(markup, width):
     """Lines of (char, bold) that fit `width` pixels, broken at spaces where possible."""
     lines = []
     for paragraph in markup.split("\n"):
-        chars = [(c, b) for text, b in runs(paragraph) for c in text]
+        # The emoji variation selector only asks for the colour form, which is drawn anyway.
+        chars = [(c, b) for text, b in runs(paragraph) for c in text if c != "\ufe0f"]
         line, used, last_space = [], 0.0, -1
         for c, b in chars:
             w = glyph_width(c, bold if b else font)
@@ -136,6 +137,19 @@ def fit(photo, w, h):
     return p.crop((left, top, left + w, top + h))
 
 
+def markup_of(message):
+    """The message's text as Telegram HTML: as sent when it was HTML (a sendMessage's text,
+    or an album's first caption), else the plain text escaped."""
+    p = message.get("params", {})
+    media = p.get("media")
+    first = media[0] if isinstance(media, list) and media and isinstance(media[0], dict) else {}
+    for part in (p, first):
+        raw = part.get("text", part.get("caption"))
+        if part.get("parse_mode") == "HTML" and isinstance(raw, str):
+            return raw
+    return html.escape(message.get("text") or "")
+
+
 def buttons_of(message):
     markup = message.get("params", {}).get("reply_markup")
     if isinstance(markup, str):
@@ -176,9 +190,7 @@ def main():
     # Lay out each message: (kind, height, payload).
     blocks = []
     for m in shown:
-        text = m.get("text") or ""
-        if m.get("params", {}).get("parse_mode") != "HTML":
-            text = html.escape(text)
+        text = markup_of(m)
         lines = wrap(text, BUBBLE - 2 * PAD) if text else []
         if m.get("photos"):
             photos = [Image.open(run / f).convert("RGB") for f in m["photos"]]
