@@ -31,6 +31,14 @@ pub const PEERS: [Service; 4] = [
 /// How long a health or owner read may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long camd or sensord may say "starting" after coming onto the bus before that is a
+/// trouble: every start (and every restart by systemd) passes through it, and an owner told
+/// "Trouble: camera: starting" and "Resolved" a second later at each one stops reading.
+pub const STARTING_GRACE: Duration = Duration::from_secs(10);
+
+/// The fault camd and sensord report until their hardware is up.
+const STARTING: &str = "starting";
+
 /// Forward motion from sensord.
 pub async fn motion(sensor: Sensor1Proxy<'static>, inbox: Inbox) {
     let mut stream = match sensor.receive_motion().await {
@@ -186,6 +194,10 @@ struct Health {
     changes: zbus::fdo::PropertiesChangedStream,
     service: Service,
     key: TroubleKey,
+    /// Until then a "starting" fault is expected, not a trouble.
+    starting_until: tokio::time::Instant,
+    /// A "starting" was held back: read the health again when the grace ends.
+    recheck: bool,
 }
 
 impl Health {
@@ -221,11 +233,13 @@ impl Health {
                 return None;
             }
         };
-        let h = Health {
+        let mut h = Health {
             props,
             changes,
             service,
             key,
+            starting_until: crate::clock::instant_in(STARTING_GRACE),
+            recheck: false,
         };
         h.report(inbox).await;
         Some(h)
@@ -233,21 +247,31 @@ impl Health {
 
     /// Report every change of `Healthy` or `Fault` until the stream ends.
     async fn run(&mut self, inbox: &Inbox) {
-        while let Some(sig) = self.changes.next().await {
-            let relevant = sig.args().is_ok_and(|a| {
-                a.interface_name.as_str() == self.service.interface()
-                    && (a.changed_properties().contains_key("Healthy")
-                        || a.changed_properties().contains_key("Fault")
-                        || a.invalidated_properties().contains(&"Healthy"))
-            });
-            if relevant {
-                self.report(inbox).await;
+        loop {
+            let recheck = self.recheck;
+            tokio::select! {
+                sig = self.changes.next() => {
+                    let Some(sig) = sig else { return };
+                    let relevant = sig.args().is_ok_and(|a| {
+                        a.interface_name.as_str() == self.service.interface()
+                            && (a.changed_properties().contains_key("Healthy")
+                                || a.changed_properties().contains_key("Fault")
+                                || a.invalidated_properties().contains(&"Healthy"))
+                    });
+                    if relevant {
+                        self.report(inbox).await;
+                    }
+                }
+                () = tokio::time::sleep_until(self.starting_until), if recheck => {
+                    self.recheck = false;
+                    self.report(inbox).await;
+                }
             }
         }
     }
 
     /// Read `Healthy` and `Fault` in one call into the trouble.
-    async fn report(&self, inbox: &Inbox) {
+    async fn report(&mut self, inbox: &Inbox) {
         let Ok(iface) = InterfaceName::try_from(self.service.interface()) else {
             return;
         };
@@ -268,6 +292,19 @@ impl Health {
         let Some(text) = health_text(self.key, &all) else {
             return;
         };
+        let starting = all
+            .get("Fault")
+            .and_then(|f| f.downcast_ref::<String>().ok())
+            .is_some_and(|f| f.trim() == STARTING);
+        if text.is_some()
+            && starting
+            && crate::clock::instant_in(Duration::ZERO) < self.starting_until
+        {
+            debug!(daemon = self.service.short(), "starting: not a trouble yet");
+            self.recheck = true;
+            return;
+        }
+        self.recheck = false;
         inbox.event(trouble(self.key, text)).await;
     }
 }
