@@ -470,3 +470,70 @@ async fn the_example_acl_lets_the_hub_and_its_node_talk_and_no_one_else_speak_fo
     assert!(!photos.is_empty());
     pump.abort();
 }
+
+/// Motion a node reports while the hub's mqttd is restarting waits at the broker (QoS 1,
+/// persistent session) and reaches the hub's alarm when mqttd is back — once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motion_while_the_hubs_mqttd_restarts_reaches_the_alarm_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&dir.path().join("broker")).unwrap();
+    let (mut hall, nodes) = hub_with(&broker, true, "").await;
+    let garage = node(&broker).await;
+    assert!(
+        eventually(WAIT, || garage_is(&nodes, true)).await,
+        "{}",
+        hall.logs()
+    );
+    let alarm = secura_bus::proxies::Alarm1Proxy::builder(&hall.bus.connect().await.unwrap())
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap();
+    alarm.arm().await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            alarm.state().await.unwrap_or_default() == "armed"
+        })
+        .await
+    );
+    let motions = || async {
+        alarm
+            .history(50)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|h| h.kind == "motion")
+            .count()
+    };
+    assert_eq!(motions().await, 0);
+
+    // The hub's mqttd stops (as systemd restarts it); the garage sees someone meanwhile.
+    let stopped = hall.daemons[1].stop(Duration::from_secs(10)).unwrap();
+    assert_eq!(stopped, Some(0), "{}", hall.logs());
+    let pir = Simulator1Proxy::builder(&garage.bus.connect().await.unwrap())
+        .destination(names::SENSOR_NAME)
+        .path(names::SENSOR_PATH)
+        .build()
+        .await
+        .unwrap();
+    pir.motion().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(motions().await, 0, "no mqttd, no motion yet");
+
+    let cfg = hall.bus.dir().join("config.toml");
+    hall.daemons[1] = Daemon::spawn(
+        &hall.bus,
+        "secura-mqttd",
+        &["--config", cfg.to_str().unwrap(), "-d"],
+        &hall.bus.dir().join("mqttd"),
+    )
+    .unwrap();
+    assert!(
+        eventually(WAIT, || async { motions().await >= 1 }).await,
+        "the motion published while the hub was away never arrived\n{}\n{}",
+        hall.logs(),
+        garage.logs()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(motions().await, 1, "{:?}", alarm.history(50).await);
+}
