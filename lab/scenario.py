@@ -8,6 +8,7 @@ and `N passed, M failed`; exits 1 on any failure.
 Usage: scenario.py IMAGE_DIR DEB RUN_DIR
 """
 
+import html
 import json
 import os
 import re
@@ -167,7 +168,7 @@ class Scenario:
                 continue
             if c["time"] < since:
                 continue
-            out.extend(t for t in [c.get("text"), c.get("caption")] + c.get("captions", [])
+            out.extend(seen(t) for t in [c.get("text"), c.get("caption")] + c.get("captions", [])
                        if t)
         return out
 
@@ -533,6 +534,13 @@ class Scenario:
         left = self.sh("ls -d /var/lib/secura-* /etc/secura-pi-cam/config.toml 2>/dev/null")[1]
         self.check("purge: removes the state and the configuration", ok and not left.strip(),
                    left + out[-400:])
+
+
+def seen(text):
+    """A message as the owner reads it: Telegram HTML rendered to plain text, and the kind's
+    emoji (🚨, ⚠️, ✅, 📷) in front dropped, so checks match the words."""
+    plain = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return re.sub(r"^[\u2190-\U0001faff\ufe0f\s]+", "", plain)
 
 
 def jpeg_size(data):
